@@ -6,6 +6,8 @@ import type { Tensor } from '../formats/tensor.ts';
 export interface KernelContext {
   /** Version of the default ONNX domain the model imports (kernels pick the semantics of that opset). */
   readonly opset: number;
+  /** How many outputs the node names (Split into equal parts splits into that many). */
+  readonly outputCount: number;
   /** Runs a subgraph (If/Loop bodies); names not bound by `feeds` resolve in the enclosing scopes. */
   runSubgraph(graph: RuntimeGraph, feeds: ReadonlyMap<string, Tensor>): Tensor[];
 }

@@ -1,0 +1,98 @@
+// `npm run bench`: speed of onebitc bundles against onnxruntime-node and onnxruntime-web (wasm), measured
+// in the same run, one thread each. Reported as ratios: absolute times on a shared machine are noise.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as ortNode from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
+import { compile } from '../compiler/compile.ts';
+import { formatBytes } from '../compiler/inspect.ts';
+import { encodeModel, randomNormal, valueInfo } from '../test/helpers/onnx-builder.ts';
+
+ortWeb.env.wasm.numThreads = 1;
+
+interface Runner { name: string; run: () => Promise<unknown> }
+
+async function median(run: () => Promise<unknown>, minRuns = 5, minMs = 1500): Promise<number> {
+  await run();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minRuns || performance.now() - start < minMs) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+    if (times.length >= 200) break;
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+async function compileBundle(model: string, quantize: boolean): Promise<{ dir: string; bytes: number }> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'onebitc-bench-')), 'bundle');
+  const result = await compile(model, { output: dir, quantize, log: () => {} });
+  return { dir, bytes: result.sizeAfter };
+}
+
+async function onebitRunner(name: string, dir: string, feeds: Record<string, { data: unknown; dims: number[] }>): Promise<Runner> {
+  const { load } = await import(pathToFileURL(join(dir, 'model.js')).href);
+  const model = await load();
+  return { name, run: () => model.run(feeds) };
+}
+
+async function ortRunners(model: Uint8Array, feeds: Record<string, { type: string; data: unknown; dims: number[] }>): Promise<Runner[]> {
+  const node = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const web = await ortWeb.InferenceSession.create(model, { executionProviders: ['wasm'] });
+  const nodeFeeds = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new ortNode.Tensor(f.type as 'float32', f.data as Float32Array, f.dims)]));
+  const webFeeds = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new ortWeb.Tensor(f.type as 'float32', f.data as Float32Array, f.dims)]));
+  return [
+    { name: 'onnxruntime-node fp32', run: () => node.run(nodeFeeds) },
+    { name: 'onnxruntime-web wasm fp32', run: () => web.run(webFeeds) },
+  ];
+}
+
+async function table(title: string, runners: Runner[]): Promise<void> {
+  const times = new Map<string, number>();
+  for (const r of runners) times.set(r.name, await median(r.run));
+  const node = times.get('onnxruntime-node fp32')!;
+  const web = times.get('onnxruntime-web wasm fp32')!;
+  console.log(`\n${title}`);
+  console.log('| runner | median | ÷ onnxruntime-node | ÷ onnxruntime-web |');
+  console.log('|---|---|---|---|');
+  for (const [name, ms] of times) console.log(`| ${name} | ${ms.toFixed(3)} ms | ${(ms / node).toFixed(2)}× | ${(ms / web).toFixed(2)}× |`);
+}
+
+// ---- stories260K, whole model, one prompt ----
+const STORIES = new URL('../test/fixtures/stories260K/model.onnx', import.meta.url).pathname;
+const prompt = JSON.parse(readFileSync(new URL('../test/fixtures/stories260K/reference.json', import.meta.url), 'utf8')).prompt_ids as number[];
+const fp = await compileBundle(STORIES, false);
+const q = await compileBundle(STORIES, true);
+for (const length of [prompt.length, 64]) {
+  const ids = BigInt64Array.from({ length }, (_, i) => BigInt(prompt[i % prompt.length]!));
+  const feeds = { input_ids: { data: ids, dims: [1, length] } };
+  await table(`stories260K, 1×${length} tokens, full forward (1 thread)`, [
+    ...(await ortRunners(readFileSync(STORIES), { input_ids: { type: 'int64', ...feeds.input_ids } })),
+    await onebitRunner('onebitc --no-quantize (js reference kernels)', fp.dir, feeds),
+    await onebitRunner('onebitc 1-bit (js reference kernels)', q.dir, feeds),
+  ]);
+}
+console.log(`\nstories260K weights: ${formatBytes(fp.bytes)} fp32 → ${formatBytes(q.bytes)} with OneBit linears`);
+
+// ---- one Linear, one token (GEMV) ----
+for (const [out, inDim] of [[4096, 4096], [11008, 4096], [4096, 11008]] as const) {
+  const dir = mkdtempSync(join(tmpdir(), 'onebitc-bench-linear-'));
+  const path = join(dir, 'linear.onnx');
+  const model = encodeModel({
+    nodes: [{ name: 'proj/MatMul', opType: 'MatMul', input: ['x', 'proj.weight'], output: ['y'] }],
+    inputs: [valueInfo('x', 1, [1, inDim])], outputs: [valueInfo('y', 1, [1, out])],
+    initializers: [['proj.weight', { dtype: 'float32', dims: [inDim, out], data: randomNormal(inDim * out, 0.02, 1) }]],
+  });
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path, model);
+  const bundle = await compileBundle(path, true);
+  const x = randomNormal(inDim, 1, 2);
+  await table(`GEMV ${out}×${inDim}, one token (1 thread); weights ${formatBytes(out * inDim * 4)} fp32 → ${formatBytes(bundle.bytes)} 1-bit`, [
+    ...(await ortRunners(model, { x: { type: 'float32', data: x, dims: [1, inDim] } })),
+    await onebitRunner('onebitc 1-bit (js reference kernel)', bundle.dir, { x: { data: x, dims: [1, inDim] } }),
+  ]);
+}

@@ -1,0 +1,93 @@
+// The command line: thin, it parses arguments, shows progress and turns failures into one clear line.
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { FormatError } from '../formats/errors.ts';
+import { BundleWriteError } from './bundle/write-bundle.ts';
+import type { ProgressEvent } from './compile.ts';
+import { compile } from './compile.ts';
+import { formatBytes, inspect } from './inspect.ts';
+import { CompileError, formatDiagnostic } from './ir/diagnostics.ts';
+import { ONEBITC_VERSION } from './version.ts';
+
+const isTTY = Boolean(process.stderr.isTTY);
+
+function progressReporter(): { onProgress: (e: ProgressEvent) => void; stop: () => void } {
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    onProgress(e) {
+      if (e.kind !== 'layer') return;
+      if (!isTTY) {
+        process.stderr.write(`svid ${e.index + 1}/${e.total} ${e.layer} (${e.out}×${e.in})\n`);
+        return;
+      }
+      bar ??= new cliProgress.SingleBar({ format: 'SVID {bar} {value}/{total} layers | {layer}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+      if (e.index === 0) bar.start(e.total, 0, { layer: '' });
+      bar.update(e.index + 1, { layer: `${e.layer} ${e.out}×${e.in}` });
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+function fail(error: unknown): never {
+  if (error instanceof CompileError) {
+    for (const d of error.diagnostics.filter((x) => x.severity === 'error')) process.stderr.write(`onebitc: error: ${formatDiagnostic(d)}\n`);
+  } else if (error instanceof FormatError || error instanceof BundleWriteError) {
+    process.stderr.write(`onebitc: error: ${error.message}\n`);
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`onebitc: internal error: ${message}\n`);
+    if (process.env['ONEBITC_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    else process.stderr.write('onebitc: run with ONEBITC_DEBUG=1 for the stack trace, and please report it\n');
+  }
+  process.exit(1);
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const program = new Command('onebitc')
+  .description('Compile an ONNX model into a 1-bit (OneBit) bundle that runs anywhere JavaScript runs')
+  .version(ONEBITC_VERSION)
+  .argument('<input>', 'model to compile: a .onnx file')
+  .requiredOption('-o, --output <dir>', 'bundle folder to write (replaced atomically)')
+  .option('--no-quantize', 'keep every Linear in full precision (the reference bundle)')
+  .option('--keep <glob>', 'keep Linears whose node, weight or layer name matches in full precision (repeatable)', collect, [])
+  .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
+  .addOption(new Option('--target <targets>', 'what the bundle targets').choices(['js']).default('js'))
+  .showHelpAfterError()
+  .action(async (input: string, opts: { output: string; quantize: boolean; keep: string[]; report?: string }) => {
+    const progress = progressReporter();
+    try {
+      const result = await compile(input, { output: opts.output, quantize: opts.quantize, keep: opts.keep, onProgress: progress.onProgress });
+      progress.stop();
+      const converted = result.layers.filter((l) => !l.kept);
+      const kept = result.layers.filter((l) => l.kept);
+      const out = process.stdout;
+      out.write(`onebitc: ${input} → ${opts.output}/ (${converted.length} OneBit layers${kept.length ? `, ${kept.length} kept: ${kept.map((l) => l.layer).join(', ')}` : ''})\n`);
+      const ratio = result.sizeAfter ? ` (${(result.sizeBefore / result.sizeAfter).toFixed(2)}× smaller)` : '';
+      out.write(`size: ${formatBytes(result.sizeBefore)} before → ${formatBytes(result.sizeAfter)} after${ratio}\n`);
+      const flagged = converted.filter((l) => l.fit?.flags.length);
+      for (const l of flagged) out.write(`note: layer ${l.layer} (${l.out}×${l.in}): ${l.fit!.flags.map((f) => f.message).join('; ')} (--keep '${l.layer}' keeps it in full precision)\n`);
+      for (const w of result.warnings) process.stderr.write(`onebitc: ${formatDiagnostic(w)}\n`);
+      if (opts.report) {
+        await writeFile(opts.report, JSON.stringify({ onebitc: ONEBITC_VERSION, input, output: opts.output, sizeBefore: result.sizeBefore, sizeAfter: result.sizeAfter, layers: result.layers }, null, 2) + '\n');
+      }
+    } catch (e) {
+      progress.stop();
+      fail(e);
+    }
+  });
+
+program
+  .command('inspect')
+  .description('list inputs, outputs, op counts and every Linear of a model (or a compiled bundle)')
+  .argument('<model>', 'a .onnx file or a bundle folder')
+  .action(async (model: string) => {
+    try {
+      process.stdout.write((await inspect(model)) + '\n');
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+await program.parseAsync(process.argv);

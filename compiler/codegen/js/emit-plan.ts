@@ -1,0 +1,112 @@
+// IR → Plan (plain data the runtime executes) → the plan module's source (`export const plan = {...}`),
+// one line per node, stable order, no timestamps. Constants go to weights.safetensors (all graphs'
+// initializers, hoisted: ONNX names are unique across subgraphs); string tensors, which safetensors
+// cannot hold, stay inline.
+import { basename } from 'node:path';
+import type { Tensor } from '../../../formats/tensor.ts';
+import type { AttrValue, GraphNode, RuntimeGraph } from '../../../runtime/graph.ts';
+import { isRuntimeGraph } from '../../../runtime/graph.ts';
+import type { Plan, TensorSpec } from '../../../runtime/plan.ts';
+import { PLAN_FORMAT } from '../../../runtime/plan.ts';
+import { CompileError } from '../../ir/diagnostics.ts';
+import type { IrAttr, IrGraph, IrModel, ValueInfo } from '../../ir/graph.ts';
+import { defaultOpset, isIrGraph } from '../../ir/graph.ts';
+
+export interface BuiltPlan {
+  plan: Plan;
+  /** Tensors for weights.safetensors, sorted by name. */
+  weights: [string, Tensor][];
+}
+
+export function buildPlan(model: IrModel, weightsFile: string): BuiltPlan {
+  const weights = new Map<string, Tensor>();
+  const inline: Record<string, Tensor> = {};
+  const hoist = (graph: IrGraph) => {
+    for (const [name, t] of graph.initializers) {
+      if (weights.has(name) || name in inline) {
+        throw new CompileError([{ severity: 'error', file: model.source.path, graph: graph.name, value: name, message: 'this constant is defined in two graphs; names must be unique across subgraphs' }]);
+      }
+      if (t.dtype === 'string') inline[name] = t;
+      else weights.set(name, t);
+    }
+  };
+  const graph = { ...convertGraph(model.graph, hoist), initializers: inline };
+  const sorted = [...weights].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const spec = (v: ValueInfo): TensorSpec => ({ name: v.name, dtype: v.dtype, dims: v.shape ?? [] });
+  const plan: Plan = {
+    format: PLAN_FORMAT,
+    model: basename(model.source.path),
+    opset: defaultOpset(model),
+    inputs: model.graph.inputs.map(spec),
+    outputs: model.graph.outputs.map(spec),
+    graph,
+    weights: { file: weightsFile, bytes: sorted.reduce((n, [, t]) => n + (t.data as ArrayBufferView).byteLength, 0) },
+  };
+  return { plan, weights: sorted };
+}
+
+function convertGraph(graph: IrGraph, hoist: (g: IrGraph) => void): RuntimeGraph {
+  hoist(graph);
+  return {
+    name: graph.name,
+    inputs: graph.inputs.map((v) => v.name),
+    outputs: graph.outputs.map((v) => v.name),
+    nodes: graph.nodes.map((n): GraphNode => ({
+      name: n.name, op: n.op, inputs: n.inputs, outputs: n.outputs,
+      attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, v]) => [k, convertAttr(v, hoist)])),
+    })),
+  };
+}
+
+function convertAttr(value: IrAttr, hoist: (g: IrGraph) => void): AttrValue {
+  if (isIrGraph(value)) return convertGraph(value, hoist);
+  if (Array.isArray(value) && value.length && typeof value[0] === 'object') return (value as IrGraph[]).map((g) => convertGraph(g, hoist));
+  return value as AttrValue;
+}
+
+// ---- source ----
+
+export function planSource(plan: Plan): string {
+  const lines = ['export const plan = {'];
+  for (const [key, value] of Object.entries(plan)) {
+    if (key !== 'graph') lines.push(`  ${key}: ${literal(value)},`);
+  }
+  lines.push(`  graph: ${graphSource(plan.graph, '  ')},`, '};');
+  return lines.join('\n') + '\n';
+}
+
+function graphSource(graph: RuntimeGraph, indent: string): string {
+  const inner = indent + '  ';
+  const attr = (v: AttrValue) => isRuntimeGraph(v) ? graphSource(v, inner + '  ')
+    : Array.isArray(v) && v.length && isRuntimeGraph(v[0] as AttrValue) ? `[${(v as RuntimeGraph[]).map((g) => graphSource(g, inner + '  ')).join(', ')}]` : literal(v);
+  const nodes = graph.nodes.map((n) => {
+    const attrs = Object.entries(n.attrs).map(([k, v]) => `${JSON.stringify(k)}: ${attr(v)}`);
+    return `${inner}  { name: ${JSON.stringify(n.name)}, op: ${JSON.stringify(n.op)}, inputs: ${literal(n.inputs)}, outputs: ${literal(n.outputs)}, attrs: { ${attrs.join(', ')} } },`;
+  });
+  return [
+    '{',
+    `${inner}name: ${JSON.stringify(graph.name)},`,
+    `${inner}inputs: ${literal(graph.inputs)},`,
+    `${inner}outputs: ${literal(graph.outputs)},`,
+    ...(graph.initializers ? [`${inner}initializers: ${literal(graph.initializers)},`] : []),
+    `${inner}nodes: [`,
+    ...nodes,
+    `${inner}],`,
+    `${indent}}`,
+  ].join('\n');
+}
+
+function number(n: number): string {
+  return Object.is(n, -0) ? '-0' : Number.isNaN(n) ? 'NaN' : n === Infinity ? 'Infinity' : n === -Infinity ? '-Infinity' : String(n);
+}
+
+/** A JS literal for plain data, typed arrays and tensors (exact: numbers print round-trip). */
+export function literal(value: unknown): string {
+  if (typeof value === 'number') return number(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(literal).join(', ')}]`;
+  if (ArrayBuffer.isView(value)) return `new ${value.constructor.name}([${Array.from(value as unknown as ArrayLike<number | bigint>, literal).join(', ')}])`;
+  const entries = Object.entries(value as object).map(([k, v]) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${literal(v)}`);
+  return `{ ${entries.join(', ')} }`;
+}

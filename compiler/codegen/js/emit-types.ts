@@ -1,0 +1,60 @@
+// model.d.ts, built with ts-morph: exact input/output names, dtypes and dims of this model.
+import { Project, VariableDeclarationKind } from 'ts-morph';
+import type { DType } from '../../../formats/dtype.ts';
+import type { TensorSpec } from '../../../runtime/plan.ts';
+
+const ARRAY_TYPES: Record<DType, string> = {
+  float32: 'Float32Array', float64: 'Float64Array', float16: 'Uint16Array', bfloat16: 'Uint16Array',
+  int8: 'Int8Array', int16: 'Int16Array', int32: 'Int32Array', int64: 'BigInt64Array',
+  uint8: 'Uint8Array', uint16: 'Uint16Array', uint32: 'Uint32Array', uint64: 'BigUint64Array', bool: 'Uint8Array', string: 'string[]',
+};
+
+const dimsType = (dims: TensorSpec['dims']) => `readonly [${dims.map((d) => (typeof d === 'number' ? String(d) : 'number')).join(', ')}]`;
+const dimsDoc = (spec: TensorSpec) => `${spec.dtype} [${spec.dims.join(', ')}]`;
+const specType = (s: TensorSpec) => `{ readonly name: ${JSON.stringify(s.name)}; readonly dtype: ${JSON.stringify(s.dtype)}; readonly dims: readonly [${s.dims.map((d) => JSON.stringify(d)).join(', ')}] }`;
+
+export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs: readonly TensorSpec[], backends: readonly string[]): string {
+  const project = new Project({ useInMemoryFileSystem: true });
+  const file = project.createSourceFile('model.d.ts');
+  file.addInterface({
+    name: 'Inputs', isExported: true, docs: ['The feeds of `run()`: onnxruntime-style `{ data, dims }` tensors.'],
+    properties: inputs.map((s) => ({ name: JSON.stringify(s.name), docs: [dimsDoc(s)], type: `{ readonly data: ${ARRAY_TYPES[s.dtype]}; readonly dims: ${dimsType(s.dims)} }` })),
+  });
+  file.addInterface({
+    name: 'Outputs', isExported: true, docs: ['What `run()` resolves to.'],
+    properties: outputs.map((s) => ({ name: JSON.stringify(s.name), docs: [dimsDoc(s)], type: `{ readonly dtype: ${JSON.stringify(s.dtype)}; readonly data: ${ARRAY_TYPES[s.dtype]}; readonly dims: ${dimsType(s.dims)} }` })),
+  });
+  file.addInterface({
+    name: 'LoadOptions', isExported: true,
+    properties: [
+      { name: 'backend', hasQuestionToken: true, type: backends.map((b) => JSON.stringify(b)).join(' | '), docs: ["Which kernels run the model; 'auto' picks the fastest available."] },
+      { name: 'weights', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of weights.safetensors, when not loaded from beside model.js.'] },
+    ],
+  });
+  file.addInterface({
+    name: 'Model', isExported: true,
+    properties: [
+      { name: 'inputs', isReadonly: true, type: 'typeof inputs' },
+      { name: 'outputs', isReadonly: true, type: 'typeof outputs' },
+      { name: 'backend', isReadonly: true, type: backends.filter((b) => b !== 'auto').map((b) => JSON.stringify(b)).join(' | ') },
+    ],
+    methods: [
+      { name: 'run', parameters: [{ name: 'feeds', type: 'Inputs' }], returnType: 'Promise<Outputs>', docs: ['Runs the model on one set of feeds.'] },
+      { name: 'dispose', returnType: 'void', docs: ['Releases the weights; the model cannot run afterwards.'] },
+    ],
+  });
+  file.addVariableStatement({
+    isExported: true, hasDeclareKeyword: true, declarationKind: VariableDeclarationKind.Const, docs: ['Input names, dtypes and dims (symbolic dims as strings).'],
+    declarations: [{ name: 'inputs', type: `readonly [${inputs.map(specType).join(', ')}]` }],
+  });
+  file.addVariableStatement({
+    isExported: true, hasDeclareKeyword: true, declarationKind: VariableDeclarationKind.Const, docs: ['Output names, dtypes and dims.'],
+    declarations: [{ name: 'outputs', type: `readonly [${outputs.map(specType).join(', ')}]` }],
+  });
+  file.addFunction({
+    isExported: true, hasDeclareKeyword: true, name: 'load', docs: ['Loads the weights beside model.js (or `options.weights`) and returns a runnable model.'],
+    parameters: [{ name: 'options', hasQuestionToken: true, type: 'LoadOptions' }], returnType: 'Promise<Model>',
+  });
+  file.formatText({ indentSize: 2 });
+  return `${header}\n${file.getFullText()}`;
+}

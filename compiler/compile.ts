@@ -1,0 +1,163 @@
+// The pipeline, as a list of named steps: import → verify → infer shapes → fold constants →
+// find linears → OneBit rewrite → remove unused → verify → codegen → write bundle.
+import { stat, writeFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import type { Tensor } from '../formats/tensor.ts';
+import { SUPPORTED_OPS } from '../runtime/kernels/index.ts';
+import { BACKENDS } from '../runtime/model.ts';
+import { writeBundle } from './bundle/write-bundle.ts';
+import type { BundleFile } from './bundle/write-bundle.ts';
+import { writeWeights } from './bundle/write-weights.ts';
+import { bundleModelJs } from './codegen/js/bundle-model-js.ts';
+import { buildPlan, planSource } from './codegen/js/emit-plan.ts';
+import { emitTypes } from './codegen/js/emit-types.ts';
+import { importOnnx } from './import/onnx.ts';
+import { CompileError, throwIfErrors } from './ir/diagnostics.ts';
+import type { Diagnostic } from './ir/diagnostics.ts';
+import type { IrModel } from './ir/graph.ts';
+import { allGraphs } from './ir/graph.ts';
+import { inferShapes } from './ir/infer-shapes.ts';
+import { printModel } from './ir/print.ts';
+import { verifyModel } from './ir/verify.ts';
+import { findLinears } from './passes/find-linears.ts';
+import { foldConstants } from './passes/fold-constants.ts';
+import { removeUnused } from './passes/remove-unused.ts';
+import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
+import { rewriteLinearToOnebit } from './passes/rewrite-linear-to-onebit.ts';
+import { ONEBITC_VERSION } from './version.ts';
+
+export interface CompileOptions {
+  /** The bundle folder to write (replaced atomically). */
+  output: string;
+  /** Rewrite Linears to OneBit (default true). `false` emits the same bundle with the original weights. */
+  quantize?: boolean;
+  /** Globs of node/weight/layer names to keep in full precision (`*` matches across `/` and `.`). */
+  keep?: readonly string[];
+  /** Progress of long steps (per layer SVID), for a progress bar. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** 1: print the IR after each step; 2: also the generated JS. Defaults to ONEBITC_DEBUG. */
+  debug?: number;
+  log?: (line: string) => void;
+}
+
+export type ProgressEvent =
+  | { kind: 'step'; step: string }
+  | { kind: 'layer'; layer: string; index: number; total: number; out: number; in: number };
+
+export interface CompileResult {
+  outDir: string;
+  layers: LayerReport[];
+  /** Bytes of all constants before (as imported) and after (weights.safetensors data). */
+  sizeBefore: number;
+  sizeAfter: number;
+  warnings: Diagnostic[];
+  manifest: Manifest;
+}
+
+export interface Manifest {
+  format: 'onebitc-bundle';
+  formatVersion: 1;
+  onebitc: string;
+  source: string;
+  targets: string[];
+  quantized: boolean;
+  inputs: unknown;
+  outputs: unknown;
+  files: Record<string, { bytes: number }>;
+  size: { before: number; after: number };
+  layers: { name: string; out: number; in: number; bytesBefore: number; bytesAfter: number; kept: boolean }[];
+}
+
+export const MANIFEST_FORMAT_VERSION = 1;
+
+const bytesOf = (t: Tensor) => (t.dtype === 'string' ? 0 : (t.data as ArrayBufferView).byteLength);
+
+function constantBytes(model: IrModel): number {
+  let n = 0;
+  for (const g of allGraphs(model.graph)) for (const t of g.initializers.values()) n += bytesOf(t);
+  return n;
+}
+
+export async function importModel(input: string): Promise<IrModel> {
+  const info = await stat(input).catch(() => undefined);
+  if (!info) throw new CompileError([{ severity: 'error', file: input, message: 'no such file or folder' }]);
+  if (info.isDirectory() || extname(input) === '.safetensors') {
+    throw new CompileError([{ severity: 'error', file: input, message: 'Hugging Face folders and .safetensors inputs are not supported by this version', hint: 'pass an .onnx model' }]);
+  }
+  return importOnnx(input);
+}
+
+export async function compile(input: string, options: CompileOptions): Promise<CompileResult> {
+  const debug = options.debug ?? Number(process.env['ONEBITC_DEBUG'] ?? 0);
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const step = (name: string, model?: IrModel) => {
+    options.onProgress?.({ kind: 'step', step: name });
+    if (debug >= 1 && model) log(`--- IR after ${name} ---\n${printModel(model)}`);
+  };
+  const warnings: Diagnostic[] = [];
+  const check = (diagnostics: Diagnostic[]) => {
+    throwIfErrors(diagnostics);
+    for (const d of diagnostics) if (!warnings.some((w) => w.message === d.message && w.node === d.node)) warnings.push(d);
+  };
+
+  const model = await importModel(input);
+  step('import', model);
+  const sizeBefore = constantBytes(model);
+  check(verifyModel(model, { supportedOps: SUPPORTED_OPS }));
+  check(inferShapes(model));
+  step('verify + infer-shapes', model);
+  foldConstants(model);
+  step('fold-constants', model);
+
+  let layers: LayerReport[] = [];
+  if (options.quantize !== false) {
+    const sites = findLinears(model);
+    layers = rewriteLinearToOnebit(model, sites, {
+      keep: options.keep ?? [],
+      onLayer: (e) => options.onProgress?.({ kind: 'layer', ...e }),
+    });
+    step('rewrite-linear-to-onebit', model);
+  }
+  removeUnused(model);
+  check(verifyModel(model, { supportedOps: SUPPORTED_OPS }));
+  check(inferShapes(model));
+  step('remove-unused + verify', model);
+
+  const header = `// Generated by onebitc ${ONEBITC_VERSION} from ${basename(input)}. Do not edit.`;
+  const plan = buildPlan(model, 'weights.safetensors');
+  const source = planSource(plan.plan);
+  if (debug >= 2) log(`--- plan ---\n${source}`);
+  const modelJs = await bundleModelJs(source, header);
+  const inputs = model.graph.inputs.map((v) => ({ name: v.name, dtype: v.dtype, dims: v.shape ?? [] }));
+  const outputs = model.graph.outputs.map((v) => ({ name: v.name, dtype: v.dtype, dims: v.shape ?? [] }));
+  const types = emitTypes(header, inputs, outputs, BACKENDS);
+  const sizeAfter = plan.weights.reduce((n, [, t]) => n + bytesOf(t), 0);
+
+  const manifest: Manifest = {
+    format: 'onebitc-bundle',
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    onebitc: ONEBITC_VERSION,
+    source: basename(input),
+    targets: ['js'],
+    quantized: options.quantize !== false,
+    inputs,
+    outputs,
+    files: {
+      'model.js': { bytes: Buffer.byteLength(modelJs) },
+      'model.d.ts': { bytes: Buffer.byteLength(types) },
+    },
+    size: { before: sizeBefore, after: sizeAfter },
+    layers: layers.map((l) => ({ name: l.layer, out: l.out, in: l.in, bytesBefore: l.bytesBefore, bytesAfter: l.bytesAfter, kept: l.kept })),
+  };
+  const files = new Map<string, BundleFile>([
+    ['model.js', modelJs],
+    ['model.d.ts', types],
+    ['weights.safetensors', async (path) => { manifest.files['weights.safetensors'] = { bytes: await writeWeights(path, plan.weights, header.replace(/^\/\/ /, '')) }; }],
+  ]);
+  files.set('manifest.json', async (path) => {
+    await writeFile(path, JSON.stringify(manifest, null, 2) + '\n');
+  });
+  await writeBundle(options.output, files);
+  step('write-bundle');
+  return { outDir: options.output, layers, sizeBefore, sizeAfter, warnings, manifest };
+}

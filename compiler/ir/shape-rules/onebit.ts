@@ -1,0 +1,31 @@
+// Our ops. OneBitLinear(x [..., in], sign uint8 [out, ceil(in/8)], g [in], h [out], bias? [out]) → float32 [..., out].
+import type { Dim } from '../graph.ts';
+import type { ShapeRule } from './common.ts';
+import { attrInt, fail } from './common.ts';
+import { dimEquals, formatShape } from './dims.ts';
+
+function expectShape(what: string, shape: readonly Dim[] | undefined, want: Dim[]): void {
+  if (!shape) return;
+  const ok = shape.length === want.length && shape.every((d, i) => typeof d !== 'number' || typeof want[i] !== 'number' || dimEquals(d, want[i]!));
+  if (!ok) fail(`${what} has shape ${formatShape(shape)}, expected ${formatShape(want)}`);
+}
+
+const oneBitLinear: ShapeRule = (ctx) => {
+  const inF = attrInt(ctx.node, 'in');
+  const outF = attrInt(ctx.node, 'out');
+  if (inF === undefined || outF === undefined) fail("attributes 'in' and 'out' are required");
+  const x = ctx.input(0);
+  expectShape('sign', ctx.input(1).shape, [outF, Math.ceil(inF / 8)]);
+  expectShape('g', ctx.input(2).shape, [inF]);
+  expectShape('h', ctx.input(3).shape, [outF]);
+  if (ctx.has(4)) expectShape('bias', ctx.input(4).shape, [outF]);
+  if (!x.shape) return [{ dtype: 'float32' }];
+  if (x.shape.length === 0) fail('x must have rank ≥ 1');
+  const last = x.shape[x.shape.length - 1]!;
+  if (typeof last === 'number' && last !== inF) fail(`x ${formatShape(x.shape)} has ${last} features, expected in = ${inF}`);
+  return [{ dtype: 'float32', shape: [...x.shape.slice(0, -1), outF] }];
+};
+
+export const oneBitRules: Record<string, ShapeRule> = {
+  OneBitLinear: oneBitLinear,
+};

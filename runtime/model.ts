@@ -1,0 +1,103 @@
+// A loaded model: validates feeds against the plan's input specs and runs the plan.
+import type { DType, TensorData } from '../formats/dtype.ts';
+import { parseSafetensors } from '../formats/safetensors/read-buffer.ts';
+import type { Tensor } from '../formats/tensor.ts';
+import { sizeOf } from '../formats/tensor.ts';
+import { Interpreter } from './execute.ts';
+import { KERNELS } from './kernels/index.ts';
+import { loadBytes } from './load-bytes.ts';
+import type { Plan, TensorSpec } from './plan.ts';
+import { PLAN_FORMAT } from './plan.ts';
+
+/** A tensor handed to run(): onnxruntime's `{ data, dims }`. */
+export interface Feed {
+  readonly data: TensorData;
+  readonly dims: readonly number[];
+}
+
+export const BACKENDS = ['auto', 'js'] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+export interface LoadOptions {
+  /** 'js' runs the reference TypeScript kernels; 'auto' picks the fastest backend the bundle and engine have. */
+  backend?: Backend;
+  /** The bytes of weights.safetensors, when they come from somewhere other than beside model.js. */
+  weights?: Uint8Array | ArrayBuffer;
+}
+
+const ARRAY_NAMES: Record<DType, string> = {
+  float32: 'Float32Array', float64: 'Float64Array', float16: 'Uint16Array', bfloat16: 'Uint16Array',
+  int8: 'Int8Array', int16: 'Int16Array', int32: 'Int32Array', int64: 'BigInt64Array',
+  uint8: 'Uint8Array', uint16: 'Uint16Array', uint32: 'Uint32Array', uint64: 'BigUint64Array', bool: 'Uint8Array', string: 'Array',
+};
+
+export class Model {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  readonly backend: Exclude<Backend, 'auto'> = 'js';
+  private constants: ReadonlyMap<string, Tensor> | undefined;
+  private readonly interpreter: Interpreter;
+
+  constructor(private readonly plan: Plan, constants: ReadonlyMap<string, Tensor>) {
+    this.inputs = plan.inputs;
+    this.outputs = plan.outputs;
+    this.constants = constants;
+    this.interpreter = new Interpreter(KERNELS, plan.opset);
+  }
+
+  /** Runs the model. Feeds are checked against `inputs` (names, dtypes, ranks, fixed and symbolic dims). */
+  async run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, Tensor>> {
+    if (!this.constants) throw new Error(`${this.plan.model}: run() after dispose()`);
+    const bound = new Map<string, Tensor>();
+    const symbols = new Map<string, { value: number; from: string }>();
+    for (const spec of this.inputs) bound.set(spec.name, this.checkFeed(spec, feeds[spec.name], symbols));
+    const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((s) => s.name === name));
+    if (unknown.length) throw new Error(`${this.plan.model}: unknown input '${unknown[0]}'; the inputs are: ${this.inputs.map((s) => s.name).join(', ')}`);
+    const results = this.interpreter.run(this.plan.graph, bound, Interpreter.constants(this.constants));
+    return Object.fromEntries(this.outputs.map((spec, i) => [spec.name, results[i]!]));
+  }
+
+  /** Releases the weights; the model cannot run afterwards. */
+  dispose(): void {
+    this.constants = undefined;
+  }
+
+  private checkFeed(spec: TensorSpec, feed: Feed | undefined, symbols: Map<string, { value: number; from: string }>): Tensor {
+    const where = `${this.plan.model}: input '${spec.name}'`;
+    if (!feed) throw new Error(`${where} is missing (expected ${spec.dtype} [${spec.dims.join(', ')}])`);
+    const expected = ARRAY_NAMES[spec.dtype];
+    const actual = Array.isArray(feed.data) ? 'Array' : (feed.data as object)?.constructor?.name;
+    if (actual !== expected) throw new Error(`${where} must be a ${expected} (${spec.dtype}), got ${actual ?? typeof feed.data}`);
+    const dims = [...feed.dims];
+    if (dims.length !== spec.dims.length) throw new Error(`${where} must have rank ${spec.dims.length} [${spec.dims.join(', ')}], got [${dims.join(', ')}]`);
+    spec.dims.forEach((d, i) => {
+      const n = dims[i]!;
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${where}: dim ${i} is ${n}, not a size`);
+      if (typeof d === 'number') {
+        if (n !== d) throw new Error(`${where}: dim ${i} must be ${d}, got ${n}`);
+      } else {
+        const seen = symbols.get(d);
+        if (seen && seen.value !== n) throw new Error(`${where}: dim ${i} ('${d}') is ${n} but '${d}' is ${seen.value} in ${seen.from}`);
+        symbols.set(d, { value: n, from: `input '${spec.name}'` });
+      }
+    });
+    if (feed.data.length !== sizeOf(dims)) throw new Error(`${where} has ${feed.data.length} elements but dims [${dims.join(', ')}] need ${sizeOf(dims)}`);
+    return { dtype: spec.dtype, dims, data: feed.data } as Tensor;
+  }
+}
+
+export async function loadModel(plan: Plan, base: string | URL, options: LoadOptions = {}): Promise<Model> {
+  if (plan.format !== PLAN_FORMAT) {
+    throw new Error(`${plan.model}: plan format ${plan.format} is not supported by this runtime (expects ${PLAN_FORMAT}); recompile with the same onebitc version`);
+  }
+  const backend = options.backend ?? 'auto';
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    throw new Error(`Unsupported backend "${backend}". This bundle supports: ${BACKENDS.join(', ')}.`);
+  }
+  const bytes = options.weights
+    ? options.weights instanceof Uint8Array ? options.weights : new Uint8Array(options.weights)
+    : await loadBytes(new URL(plan.weights.file, base));
+  const constants = new Map<string, Tensor>(Object.entries(plan.graph.initializers ?? {}));
+  for (const [name, t] of parseSafetensors(bytes, plan.weights.file)) constants.set(name, t);
+  return new Model({ ...plan, graph: { ...plan.graph, initializers: {} } }, constants);
+}

@@ -1,0 +1,14 @@
+// Builds dist/: the CLI and the programmatic API, bundled from TypeScript (npm packages stay external).
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: { cli: 'compiler/cli.ts', index: 'compiler/index.ts' },
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});

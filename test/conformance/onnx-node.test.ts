@@ -1,0 +1,94 @@
+// Every supported op against ONNX's own node test cases (Debian's libonnx-testdata): each case's model
+// goes through the importer, verifier, shape inference and plan builder, then runs on the reference
+// kernels; outputs must match the expected tensors, and inferred output dtypes/shapes must match too.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import onnxProto from 'onnx-proto';
+import { tensorFromProto } from '../../formats/onnx/tensor-proto.ts';
+import type { Tensor } from '../../formats/tensor.ts';
+import { buildPlan } from '../../compiler/codegen/js/emit-plan.ts';
+import { importOnnx } from '../../compiler/import/onnx.ts';
+import { formatDiagnostic } from '../../compiler/ir/diagnostics.ts';
+import { inferShapes } from '../../compiler/ir/infer-shapes.ts';
+import { verifyModel } from '../../compiler/ir/verify.ts';
+import { Interpreter } from '../../runtime/execute.ts';
+import { KERNELS, SUPPORTED_OPS } from '../../runtime/kernels/index.ts';
+import { mismatch } from '../helpers/compare.ts';
+import { KNOWN_SKIPS } from './known-skips.ts';
+
+const { onnx } = onnxProto;
+const ROOT = '/usr/share/libonnx-testdata/data/node';
+
+interface Case { name: string; dir: string; ops: string[] }
+
+function listCases(): Case[] {
+  if (!existsSync(ROOT)) return [];
+  return readdirSync(ROOT).sort().flatMap((name) => {
+    const dir = join(ROOT, name);
+    if (!existsSync(join(dir, 'model.onnx'))) return [];
+    const model = onnx.ModelProto.decode(readFileSync(join(dir, 'model.onnx')));
+    return [{ name, dir, ops: [...new Set((model.graph?.node ?? []).map((n) => n.opType!))] }];
+  });
+}
+
+const cases = listCases();
+const supported = new Set(SUPPORTED_OPS);
+
+async function runCase(c: Case): Promise<string | undefined> {
+  const model = await importOnnx(join(c.dir, 'model.onnx'));
+  const problems = [...verifyModel(model, { supportedOps: SUPPORTED_OPS }), ...inferShapes(model)].filter((d) => d.severity === 'error');
+  if (problems.length) return problems.map(formatDiagnostic).join('; ');
+  const { plan, weights } = buildPlan(model, 'weights.safetensors');
+  const interpreter = new Interpreter(KERNELS, plan.opset);
+  const sets = readdirSync(c.dir).filter((d) => d.startsWith('test_data_set_')).sort();
+  for (const set of sets) {
+    const read = (prefix: string) => readdirSync(join(c.dir, set)).filter((f) => f.startsWith(prefix)).sort((a, b) => parseInt(a.slice(prefix.length)) - parseInt(b.slice(prefix.length)))
+      .map((f) => tensorFromProto(onnx.TensorProto.decode(readFileSync(join(c.dir, set, f))), { file: join(c.dir, set, f), dir: c.dir }));
+    const inputs = read('input_');
+    const expected = read('output_');
+    const feeds = new Map<string, Tensor>(plan.graph.inputs.map((name, i) => [name, inputs[i]!]));
+    const actual = interpreter.run(plan.graph, feeds, Interpreter.constants(new Map(weights)));
+    for (let i = 0; i < expected.length; i++) {
+      const why = mismatch(actual[i]!, expected[i]!);
+      if (why) return `${set}: output '${plan.graph.outputs[i]}': ${why}`;
+      const inferred = model.graph.types.get(plan.graph.outputs[i]!);
+      if (inferred && inferred.dtype !== expected[i]!.dtype) return `inferred dtype ${inferred.dtype} for '${plan.graph.outputs[i]}', actual ${expected[i]!.dtype}`;
+      const shape = inferred?.shape;
+      if (shape && shape.every((d) => typeof d === 'number') && shape.join(',') !== expected[i]!.dims.join(',')) {
+        return `inferred shape [${shape}] for '${plan.graph.outputs[i]}', actual [${expected[i]!.dims}]`;
+      }
+    }
+  }
+  return undefined;
+}
+
+// One test per supported op: the cases whose graph uses it and only supported ops.
+for (const op of SUPPORTED_OPS.filter((o) => o !== 'OneBitLinear')) {
+  const mine = cases.filter((c) => c.ops.includes(op) && c.ops.every((o) => supported.has(o)));
+  test(`${op}: ONNX node conformance cases`, async (t) => {
+    t.true(cases.length > 0, `no test data at ${ROOT}: install Debian's libonnx-testdata`);
+    let passed = 0;
+    const failed: string[] = [];
+    const skipped: string[] = [];
+    for (const c of mine) {
+      const reason = KNOWN_SKIPS[c.name];
+      if (reason) { skipped.push(`${c.name} (${reason})`); continue; }
+      const why = await runCase(c).catch((e: Error) => `${e.name}: ${e.message}`);
+      if (why) failed.push(`${c.name}: ${why}`);
+      else passed++;
+    }
+    t.log(`${op}: ${mine.length} cases, ${passed} passed, ${failed.length} failed, ${skipped.length} skipped${skipped.length ? `: ${skipped.join('; ')}` : ''}`);
+    for (const f of failed) t.log(`FAIL ${f}`);
+    t.deepEqual(failed, []);
+    t.true(passed > 0, `${op} has no passing conformance case`);
+  });
+}
+
+test('every case of a supported op that is excluded is listed with its reason', (t) => {
+  const excluded = cases.filter((c) => c.ops.some((o) => supported.has(o)) && !c.ops.every((o) => supported.has(o)));
+  const lines = excluded.map((c) => `${c.name}: uses unsupported ${c.ops.filter((o) => !supported.has(o)).join(', ')}`);
+  t.log(`${cases.length} ONNX node cases in all; ${excluded.length} cases of supported ops also use unsupported ops and are not run:`);
+  for (const l of lines) t.log(`  ${l}`);
+  t.true(cases.length > 0);
+});
