@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { FormatError } from '../formats/errors.ts';
 import { BundleWriteError } from './bundle/write-bundle.ts';
 import type { ProgressEvent } from './compile.ts';
+import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
 import { compile } from './compile.ts';
 import { formatBytes, inspect } from './inspect.ts';
 import { CompileError, formatDiagnostic } from './ir/diagnostics.ts';
@@ -12,13 +13,17 @@ import { ONEBITC_VERSION } from './version.ts';
 
 const isTTY = Boolean(process.stderr.isTTY);
 
+/** A bar on a terminal; otherwise a plain line at most every few seconds (logs stay short). */
 function progressReporter(): { onProgress: (e: ProgressEvent) => void; stop: () => void } {
   let bar: cliProgress.SingleBar | undefined;
+  let lastLine = performance.now();
   return {
     onProgress(e) {
       if (e.kind !== 'layer') return;
       if (!isTTY) {
-        process.stderr.write(`svid ${e.index + 1}/${e.total} ${e.layer} (${e.out}×${e.in})\n`);
+        if (performance.now() - lastLine < 3000) return;
+        lastLine = performance.now();
+        process.stderr.write(`onebitc: SVID ${e.index + 1}/${e.total} layers (${e.layer}, ${e.out}×${e.in})\n`);
         return;
       }
       bar ??= new cliProgress.SingleBar({ format: 'SVID {bar} {value}/{total} layers | {layer}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
@@ -43,34 +48,51 @@ function fail(error: unknown): never {
   process.exit(1);
 }
 
+/** One note per kind of poor fit, naming the layers (details per layer go to --report). */
+function fitNotes(layers: readonly LayerReport[]): string[] {
+  const byCode = new Map<string, { message: string; layers: string[] }>();
+  for (const l of layers) {
+    for (const f of l.fit?.flags ?? []) {
+      const entry = byCode.get(f.code) ?? { message: f.message, layers: [] };
+      entry.layers.push(l.layer);
+      byCode.set(f.code, entry);
+    }
+  }
+  return [...byCode].map(([code, { message, layers: names }]) => {
+    const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : names.join(', ');
+    const detail = names.length === 1 ? message : `${code} (e.g. ${message})`;
+    return `note: ${names.length} layer${names.length > 1 ? 's' : ''} may be a poor fit for 1 bit: ${shown}: ${detail}; --keep <name> keeps a layer in full precision, --report has the numbers`;
+  });
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 const program = new Command('onebitc')
   .description('Compile an ONNX model into a 1-bit (OneBit) bundle that runs anywhere JavaScript runs')
   .version(ONEBITC_VERSION)
   .argument('<input>', 'model to compile: a .onnx file')
-  .requiredOption('-o, --output <dir>', 'bundle folder to write (replaced atomically)')
+  .option('-o, --output <dir>', 'bundle folder to write (replaced atomically); required')
   .option('--no-quantize', 'keep every Linear in full precision (the reference bundle)')
   .option('--keep <glob>', 'keep Linears whose node, weight or layer name matches in full precision (repeatable)', collect, [])
   .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
   .addOption(new Option('--target <targets>', 'what the bundle targets').choices(['js']).default('js'))
   .showHelpAfterError()
-  .action(async (input: string, opts: { output: string; quantize: boolean; keep: string[]; report?: string }) => {
+  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string }) => {
+    const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the folder to write the bundle to');
     const progress = progressReporter();
     try {
-      const result = await compile(input, { output: opts.output, quantize: opts.quantize, keep: opts.keep, onProgress: progress.onProgress });
+      const result = await compile(input, { output, quantize: opts.quantize, keep: opts.keep, onProgress: progress.onProgress });
       progress.stop();
       const converted = result.layers.filter((l) => !l.kept);
       const kept = result.layers.filter((l) => l.kept);
       const out = process.stdout;
-      out.write(`onebitc: ${input} → ${opts.output}/ (${converted.length} OneBit layers${kept.length ? `, ${kept.length} kept: ${kept.map((l) => l.layer).join(', ')}` : ''})\n`);
+      out.write(`onebitc: ${input} → ${output}/ (${converted.length} OneBit layers${kept.length ? `, ${kept.length} kept: ${kept.map((l) => l.layer).join(', ')}` : ''})\n`);
       const ratio = result.sizeAfter ? ` (${(result.sizeBefore / result.sizeAfter).toFixed(2)}× smaller)` : '';
       out.write(`size: ${formatBytes(result.sizeBefore)} before → ${formatBytes(result.sizeAfter)} after${ratio}\n`);
-      const flagged = converted.filter((l) => l.fit?.flags.length);
-      for (const l of flagged) out.write(`note: layer ${l.layer} (${l.out}×${l.in}): ${l.fit!.flags.map((f) => f.message).join('; ')} (--keep '${l.layer}' keeps it in full precision)\n`);
+      for (const line of fitNotes(converted)) out.write(line + '\n');
       for (const w of result.warnings) process.stderr.write(`onebitc: ${formatDiagnostic(w)}\n`);
       if (opts.report) {
-        await writeFile(opts.report, JSON.stringify({ onebitc: ONEBITC_VERSION, input, output: opts.output, sizeBefore: result.sizeBefore, sizeAfter: result.sizeAfter, layers: result.layers }, null, 2) + '\n');
+        await writeFile(opts.report, JSON.stringify({ onebitc: ONEBITC_VERSION, input, output, sizeBefore: result.sizeBefore, sizeAfter: result.sizeAfter, layers: result.layers }, null, 2) + '\n');
       }
     } catch (e) {
       progress.stop();

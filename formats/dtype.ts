@@ -40,7 +40,7 @@ export function fromBytes<T extends NumericDType>(dtype: T, bytes: Uint8Array): 
   const size = DTYPE_BYTES[dtype];
   if (bytes.byteLength % size !== 0) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
   const Ctor = ARRAY_TYPES[dtype];
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes); // a copy (Buffer.slice would be a view)
   return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / size) as unknown as TensorDataByType[T];
 }
 

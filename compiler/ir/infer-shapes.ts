@@ -163,7 +163,14 @@ function inferNode(state: State, node: IrNode, scope: Scope, hints: Map<string, 
 
   const rule = SHAPE_RULES[node.op];
   if (!rule) {
-    report(state, { severity: 'warning', ...at, message: `no shape rule for op '${node.op}'; its outputs stay untyped` });
+    // Keep what the importer or a pass recorded for this op's outputs, if anything.
+    let untyped = false;
+    for (const name of node.outputs) {
+      const hint = name ? hints.get(name) : undefined;
+      if (hint) scope.types.set(name, hint);
+      else if (name) untyped = true;
+    }
+    if (untyped) report(state, { severity: 'warning', ...at, message: `no shape rule for op '${node.op}'; its outputs stay untyped` });
     return;
   }
   let fresh = 0;

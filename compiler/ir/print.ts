@@ -12,20 +12,32 @@ export function printModel(model: IrModel): string {
   const opsets = Object.keys(model.opsets).sort().map((d) => `${d || 'ai.onnx'} ${model.opsets[d]}`).join(', ');
   const source = [model.source.format, model.source.producer].filter(Boolean).join(', ');
   const lines = [`model '${model.source.path}' (${source}); opsets: ${opsets}`];
-  printGraph(model.graph, '', lines, new Set());
+  printGraph(model.graph, { lines });
   return lines.join('\n') + '\n';
 }
 
-/** One graph alone (no model header). */
-export function printGraph(graph: IrGraph, indent = '', lines: string[] = [], outerConstants: ReadonlySet<string> = new Set()): string[] {
+export interface PrintGraphOptions {
+  /** Prefix of every line. */
+  indent?: string;
+  /** Text before the graph's header (`then_branch: `). */
+  title?: string;
+  /** Constants of enclosing graphs, printed with `@`. */
+  outerConstants?: ReadonlySet<string>;
+  /** Lines are appended here. */
+  lines?: string[];
+}
+
+/** One graph alone (no model header), as lines. */
+export function printGraph(graph: IrGraph, options: PrintGraphOptions = {}): string[] {
+  const { indent = '', title = '', outerConstants = new Set<string>(), lines = [] } = options;
   const constants = new Set([...outerConstants, ...graph.initializers.keys()]);
   const ref = (name: string) => (name === '' ? '_' : `${constants.has(name) ? '@' : '%'}${name}`);
   const typed = (name: string, declared?: ValueType) => `${ref(name)}:${formatType(graph.types.get(name) ?? declared)}`;
 
-  lines.push(`${indent}graph '${graph.name}'`);
-  lines.push(`${indent}  inputs:`);
+  lines.push(`${indent}${title}graph '${graph.name}'`);
+  if (graph.inputs.length > 0) lines.push(`${indent}  inputs:`);
   for (const v of graph.inputs) lines.push(`${indent}    ${typed(v.name, v)}`);
-  lines.push(`${indent}  outputs:`);
+  if (graph.outputs.length > 0) lines.push(`${indent}  outputs:`);
   for (const v of graph.outputs) lines.push(`${indent}    ${typed(v.name, v)}`);
   if (graph.initializers.size > 0) {
     lines.push(`${indent}  initializers (${graph.initializers.size}):`);
@@ -45,8 +57,7 @@ export function printGraph(graph: IrGraph, indent = '', lines: string[] = [], ou
       const a = node.attrs[k]!;
       const subs = isIrGraph(a) ? [a] : Array.isArray(a) ? (a as unknown[]).filter((x): x is IrGraph => isIrGraph(x as IrAttr)) : [];
       subs.forEach((g, i) => {
-        lines.push(`${indent}      ${k}${Array.isArray(a) ? `[${i}]` : ''}:`);
-        printGraph(g, `${indent}        `, lines, constants);
+        printGraph(g, { indent: `${indent}      `, title: `${k}${Array.isArray(a) ? `[${i}]` : ''}: `, outerConstants: constants, lines });
       });
     }
   }

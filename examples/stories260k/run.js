@@ -39,4 +39,12 @@ for (let step = 0; step < Number(maxNew); step++) {
   ids.push(next);
 }
 const seconds = (performance.now() - started) / 1000;
-process.stdout.write(`\n\n(${ids.length - reference.prompt_ids.length} tokens in ${seconds.toFixed(2)} s with the ${model.backend} backend)\n`);
+const generated = ids.slice(reference.prompt_ids.length);
+let same = 0;
+while (same < generated.length && generated[same] === reference.greedy_continuation_ids[same]) same++;
+process.stdout.write(`\n\n(${generated.length} tokens in ${seconds.toFixed(2)} s with the ${model.backend} backend; ` +
+  `the first ${same} match the fp32 model's greedy continuation)\n`);
+if (same < generated.length) {
+  process.stdout.write('(A tiny model initialised by SVID alone, without distillation, loses most of its quality: the OneBit paper\n' +
+    ' recovers it with knowledge distillation. Compile with --no-quantize to compare with the original weights.)\n');
+}

@@ -23,7 +23,10 @@ export async function readOnnxModel(path: string): Promise<onnx.ModelProto> {
     bytes = await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code ?? String(e)})`;
+    const why = code === 'ENOENT' ? 'file not found'
+      : code === 'EISDIR' ? 'is a folder, not a file'
+      : code === 'ERR_FS_FILE_TOO_LARGE' ? 'is larger than 2 GiB; models this large must keep their weights in external data'
+      : `cannot be read (${code ?? String(e)})`;
     throw new FormatError(path, why);
   }
   return decodeOnnxModel(bytes, path);

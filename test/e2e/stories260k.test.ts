@@ -1,5 +1,6 @@
 // stories260K (a real trained Llama exported by PyTorch) through the CLI, run from the bundle in a fresh
 // Node process, against the independent reference logits, onnxruntime, and the SVID oracle.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
@@ -79,4 +80,20 @@ test('inspect lists inputs, outputs, op counts and every Linear with its size be
   t.regex(r.stdout, /MatMul 46/);
   t.regex(r.stdout, /linears \(36\)/);
   t.regex(r.stdout, /model\.layers\.0\.mlp\.down_proj {2}64×172 {2}MatMul/);
+});
+
+test('the example continues the prompt exactly like the fp32 reference when run on the --no-quantize bundle', (t) => {
+  const out = join(tempDir('example'), 'bundle');
+  t.is(onebitc(MODEL, '-o', out, '--no-quantize').code, 0);
+  const r = spawnSync(process.execPath, [join(ROOT, 'examples/stories260k/run.js'), out, '20'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const expected = (JSON.parse(readFileSync(join(FIXTURE, 'reference.json'), 'utf8')) as { greedy_continuation_text: string }).greedy_continuation_text;
+  t.true(r.stdout.startsWith(`Once upon a time, there was a little${expected.slice(0, 40)}`), r.stdout);
+  t.regex(r.stdout, /the first 20 match the fp32 model's greedy continuation/);
+});
+
+test('compiling without -o says what is missing', (t) => {
+  const r = onebitc(MODEL);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /missing -o <dir>/);
 });

@@ -281,3 +281,35 @@ test('the file reader reads only the header, then each tensor by range', async (
     await st.close();
   }
 });
+
+test('10000 mutated copies of the numpy-written file: only success or FormatError', (t) => {
+  const original = readFileSync(NUMPY_FILE);
+  const headerEnd = 8 + Number(original.readBigUInt64LE(0));
+  let seed = 0x5afe;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return Math.floor((seed / 2 ** 32) * n);
+  };
+  const outcomes = { accepted: 0, rejected: 0 };
+  for (let i = 0; i < 10000; i++) {
+    let bytes: Uint8Array = Uint8Array.from(original);
+    for (let k = 1 + rand(3); k > 0; k--) {
+      const pos = rand(10) < 8 ? rand(headerEnd) : rand(bytes.length);
+      const op = rand(4);
+      if (op === 0) bytes[pos] = '0123456789,:[]{}" -.eE'.charCodeAt(rand(22));
+      else if (op === 1) bytes[pos] ^= 1 + rand(255);
+      else if (op === 2) bytes = bytes.subarray(0, pos);
+      else bytes = Uint8Array.from([...bytes.subarray(0, pos), ...'0123456789,:[]{}" '.slice(rand(10)).split('').map((c) => c.charCodeAt(0)), ...bytes.subarray(pos)]);
+    }
+    try {
+      const st = readSafetensorsBuffer(bytes, 'fuzz.safetensors');
+      for (const [, tensor] of st) t.true(tensor.data.length >= 0);
+      outcomes.accepted++;
+    } catch (e) {
+      if (!(e instanceof FormatError) || e.message.includes('\n')) t.fail(`case ${i}: ${String(e)}`);
+      outcomes.rejected++;
+    }
+  }
+  t.log(outcomes);
+  t.true(outcomes.accepted > 0 && outcomes.rejected > 0);
+});

@@ -137,7 +137,7 @@ test('onnxruntime reads what tensorToProto writes (raw_data) as the same values'
   samples.forEach((s, i) => {
     const o = out[`out_t${i}`]!;
     const expected = asOrtView(s);
-    t.is(o.type, ORT_DTYPE[expected.dtype]!, s.dtype);
+    t.is(o.type as string, ORT_DTYPE[expected.dtype]!, s.dtype);
     t.deepEqual([...o.dims], expected.dims, s.dtype);
     t.deepEqual(Array.from(o.data as ArrayLike<unknown>), expected.data, s.dtype);
   });

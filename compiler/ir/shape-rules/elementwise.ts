@@ -149,11 +149,15 @@ const clip: ShapeRule = (ctx) => {
   return [out];
 };
 
-/** PRelu: the slope broadcasts to X (unidirectionally); the output is X's shape. */
+/**
+ * PRelu: the slope broadcasts to X (unidirectionally); the output is X's shape. Before opset 7 a 1-D slope
+ * may instead hold one value per channel (axis 1), as the kernel accepts.
+ */
 const prelu: ShapeRule = (ctx) => {
   const x = ctx.input(0);
   const slope = ctx.input(1);
-  if (x.shape && slope.shape) {
+  const perChannel = ctx.opset < 7 && slope.shape?.length === 1 && (x.shape?.length ?? 0) >= 2 && dimEquals(slope.shape[0]!, x.shape![1]!);
+  if (x.shape && slope.shape && !perChannel) {
     const b = broadcastShapes(ctx, [x.shape, slope.shape]);
     if (b && b.length !== x.shape.length) fail(`slope of rank ${slope.shape.length} does not broadcast to X of rank ${x.shape.length}`);
   }

@@ -5,9 +5,9 @@ import type { Dim } from '../graph.ts';
 import type { Inferred, KnownValue, ShapeContext, ShapeRule } from './common.ts';
 import {
   MAX_KNOWN_ELEMENTS, attrFloat, attrInt, attrInts, attrString, attrTensor, axesArg, broadcastShapes, fail,
-  freshShape, isIntegerDtype, knownInts, mapKnown, normAxis, sameAs, scalarOf, tensorValue, unifyDims,
+  freshShape, knownInts, mapKnown, normAxis, sameAs, scalarOf, tensorValue, unifyDims,
 } from './common.ts';
-import { dimAdd, dimDiv, dimEquals, dimMul, dimProduct, dimSub, formatShape } from './dims.ts';
+import { dimAdd, dimDiv, dimMul, dimProduct, dimSub, formatShape } from './dims.ts';
 
 function allNumbers(dims: readonly Dim[] | undefined): dims is number[] {
   return dims !== undefined && dims.every((d) => typeof d === 'number');
