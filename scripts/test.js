@@ -13,13 +13,14 @@ await new Promise((resolve, reject) => {
 const ava = run(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', '--tap', ...process.argv.slice(2)]);
 const counts = { pass: 0, fail: 0, skip: 0, todo: 0 };
 const lines = createInterface({ input: ava.stdout });
+const closed = new Promise((resolve) => lines.once('close', resolve));
 lines.on('line', (line) => {
   process.stdout.write(line + '\n');
   const m = /^# (pass|fail|skip|todo) +(\d+)$/.exec(line);
   if (m) counts[m[1]] = Number(m[2]);
 });
 const code = await new Promise((resolve) => ava.on('exit', (c) => resolve(c ?? 1)));
-await new Promise((resolve) => lines.once('close', resolve));
+await closed;
 const skipped = counts.skip + counts.todo;
 process.stdout.write(`${counts.pass} passed, ${counts.fail} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exit(code !== 0 || counts.fail > 0 ? 1 : 0);
