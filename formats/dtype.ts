@@ -17,6 +17,17 @@ export interface TensorDataByType {
 }
 export type TensorData = TensorDataByType[DType];
 
+/** ONNX TensorProto.DataType codes of the dtypes onebitc holds (Cast's `to`, initializers, value infos). */
+export const ONNX_DATA_TYPE: Readonly<Record<DType, number>> = Object.freeze({
+  float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, string: 8,
+  bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13, bfloat16: 16,
+});
+
+/** The dtype of each ONNX data type code onebitc holds. */
+export const DTYPE_BY_ONNX_CODE: ReadonlyMap<number, DType> = new Map(
+  (Object.entries(ONNX_DATA_TYPE) as [DType, number][]).map(([dtype, code]) => [code, dtype]),
+);
+
 /** Bytes per element; strings have no fixed size. */
 export const DTYPE_BYTES: Record<Exclude<DType, 'string'>, number> = {
   float32: 4, float64: 8, float16: 2, bfloat16: 2, int8: 1, int16: 2, int32: 4, int64: 8,

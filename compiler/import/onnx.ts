@@ -3,13 +3,13 @@ import { dirname } from 'node:path';
 import type onnxProto from 'onnx-proto';
 import { FormatError } from '../../formats/errors.ts';
 import { readOnnxModel } from '../../formats/onnx/read-model.ts';
-import { dtypeFromOnnx, tensorFromProto } from '../../formats/onnx/tensor-proto.ts';
+import type { Int64Like } from '../../formats/onnx/tensor-proto.ts';
+import { dtypeFromOnnx, int64ToBigInt, int64ToNumber, tensorFromProto } from '../../formats/onnx/tensor-proto.ts';
 import type { Tensor } from '../../formats/tensor.ts';
 import { tensor } from '../../formats/tensor.ts';
 import type { Dim, IrAttr, IrGraph, IrModel, IrNode, ValueInfo, ValueType } from '../ir/graph.ts';
 
 type onnx = typeof onnxProto.onnx;
-type Int64 = number | { toNumber(): number };
 type Where = { file: string; dir: string };
 
 const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, SPARSE_TENSOR: 11, TYPE_PROTO: 13, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 } as const;
@@ -24,10 +24,9 @@ export async function importOnnx(path: string): Promise<IrModel> {
   return { graph, opsets, source: { path, format: 'onnx', ...(proto.producerName ? { producer: `${proto.producerName} ${proto.producerVersion ?? ''}`.trim() } : {}) } };
 }
 
-export function toNumber(v: Int64 | null | undefined): number {
-  if (v === null || v === undefined) return 0;
-  return typeof v === 'number' ? v : v.toNumber();
-}
+/** An int64 field as a number; values beyond 2^53 (INT64_MAX as "to the end" in Slice) become the nearest double. */
+const toNumber = (v: Int64Like | null | undefined): number =>
+  v === null || v === undefined ? 0 : int64ToNumber(v) ?? Number(int64ToBigInt(v, false) ?? 0n);
 
 function convertGraph(g: onnxProto.onnx.IGraphProto, where: Where, nodeNames: Set<string>): IrGraph {
   const initializers = new Map<string, Tensor>();

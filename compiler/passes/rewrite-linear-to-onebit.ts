@@ -3,7 +3,7 @@
 // decomposed once (one layer per weight and orientation).
 import picomatch from 'picomatch';
 import type { DType } from '../../formats/dtype.ts';
-import { float32ToHalf, halfToFloat32 } from '../../formats/dtype.ts';
+import { float32ToHalf, halfToFloat32, ONNX_DATA_TYPE } from '../../formats/dtype.ts';
 import type { Tensor } from '../../formats/tensor.ts';
 import { tensor } from '../../formats/tensor.ts';
 import type { FitReport } from '../onebit/fit-report.ts';
@@ -172,9 +172,9 @@ function replaceNode(site: LinearSite): void {
   const onebitOut = dtype === 'float32' ? linear : freshName(graph, `${linear}::float32`);
   if (dtype !== 'float32') {
     const cast = freshName(graph, `${x}::float32`);
-    addNode(before, 'cast_in', 'Cast', [x], cast, { to: onnxCode('float32') });
+    addNode(before, 'cast_in', 'Cast', [x], cast, { to: ONNX_DATA_TYPE['float32'] });
     x = cast;
-    addNode(after, 'cast_out', 'Cast', [onebitOut], linear, { to: onnxCode(dtype) });
+    addNode(after, 'cast_out', 'Cast', [onebitOut], linear, { to: ONNX_DATA_TYPE[dtype] });
   }
   if (addC) {
     let c = addC.c;
@@ -194,9 +194,4 @@ function castScalar(value: number, dtype: DType): Tensor {
   if (dtype === 'float64') return tensor('float64', [], Float64Array.of(value));
   if (dtype === 'float16' || dtype === 'bfloat16') return tensor(dtype, [], float32ToHalf(dtype, [value]));
   return tensor('float32', [], Float32Array.of(value));
-}
-
-const ONNX_CODES: Partial<Record<DType, number>> = { float32: 1, float16: 10, float64: 11, bfloat16: 16 };
-function onnxCode(dtype: DType): number {
-  return ONNX_CODES[dtype]!;
 }

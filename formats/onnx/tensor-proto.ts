@@ -5,7 +5,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import type { DType, TensorDataByType } from '../dtype.ts';
-import { DTYPE_BYTES, allocate, fromBytes, toBytes } from '../dtype.ts';
+import { DTYPE_BYTES, DTYPE_BY_ONNX_CODE, ONNX_DATA_TYPE, allocate, fromBytes, toBytes } from '../dtype.ts';
 import { FormatError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 
@@ -17,12 +17,6 @@ export interface ProtoSource {
 
 // ---- data types ----
 
-/** ONNX TensorProto.DataType codes of the dtypes onebitc supports. */
-export const ONNX_DATA_TYPE: Readonly<Record<DType, number>> = Object.freeze({
-  float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, string: 8,
-  bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13, bfloat16: 16,
-});
-
 /** Names of every code in onnx.proto (also the ones we do not support), for messages. */
 const ONNX_TYPE_NAMES: Record<number, string> = {
   0: 'UNDEFINED', 1: 'FLOAT', 2: 'UINT8', 3: 'INT8', 4: 'UINT16', 5: 'INT16', 6: 'INT32', 7: 'INT64',
@@ -31,11 +25,7 @@ const ONNX_TYPE_NAMES: Record<number, string> = {
   20: 'FLOAT8E5M2FNUZ', 21: 'UINT4', 22: 'INT4', 23: 'FLOAT4E2M1',
 };
 
-const DTYPE_BY_CODE = new Map<number, DType>(
-  (Object.entries(ONNX_DATA_TYPE) as [DType, number][]).map(([dtype, code]) => [code, dtype]),
-);
-
-const SUPPORTED_LIST = [...DTYPE_BY_CODE.entries()]
+const SUPPORTED_LIST = [...DTYPE_BY_ONNX_CODE.entries()]
   .sort((a, b) => a[0] - b[0])
   .map(([code, dtype]) => `${ONNX_TYPE_NAMES[code]} (${dtype})`)
   .join(', ');
@@ -51,7 +41,7 @@ export function onnxTypeName(code: number): string {
  * `tensor` when a file is given (a RangeError otherwise), listing the supported types.
  */
 export function dtypeFromOnnx(code: number, file?: string, tensor?: string): DType {
-  const dtype = DTYPE_BY_CODE.get(code);
+  const dtype = DTYPE_BY_ONNX_CODE.get(code);
   if (dtype !== undefined) return dtype;
   const detail = `unsupported ONNX data type ${onnxTypeName(code)}; supported: ${SUPPORTED_LIST}`;
   if (file !== undefined) throw new FormatError(file, detail, tensor === undefined ? undefined : printable(tensor));

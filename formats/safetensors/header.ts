@@ -45,6 +45,34 @@ export interface SafetensorsEntry {
 }
 
 /** A validated header. */
+/** Lookups over a validated header, shared by the in-memory and the on-disk readers. */
+export abstract class SafetensorsIndex {
+  private readonly byName: Map<string, SafetensorsEntry>;
+
+  constructor(readonly file: string, readonly header: SafetensorsHeader) {
+    this.byName = new Map(header.entries.map((e) => [e.name, e]));
+  }
+
+  /** Entries in data order. */
+  get entries(): readonly SafetensorsEntry[] {
+    return this.header.entries;
+  }
+
+  get metadata(): Readonly<Record<string, string>> {
+    return this.header.metadata;
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  entry(name: string): SafetensorsEntry {
+    const e = this.byName.get(name);
+    if (!e) throw new FormatError(this.file, 'no such tensor in the file', name);
+    return e;
+  }
+}
+
 export interface SafetensorsHeader {
   /** Entries in data order (sorted by `begin`). */
   entries: SafetensorsEntry[];

@@ -2,36 +2,13 @@
 import { FormatError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import type { SafetensorsEntry, SafetensorsHeader } from './header.ts';
-import { parseSafetensorsHeader, tensorFromEntry } from './header.ts';
+import { parseSafetensorsHeader, SafetensorsIndex, tensorFromEntry } from './header.ts';
 
 /** A validated safetensors file in memory. Tensors are views of the bytes when aligned (no copy), copies otherwise. */
-export class SafetensorsBuffer implements Iterable<[string, Tensor]> {
-  readonly header: SafetensorsHeader;
-  private readonly byName: Map<string, SafetensorsEntry>;
-
+export class SafetensorsBuffer extends SafetensorsIndex implements Iterable<[string, Tensor]> {
   /** Validates the header of `bytes`; `file` names it in messages. */
-  constructor(readonly bytes: Uint8Array, readonly file: string) {
-    this.header = parseSafetensorsHeader(bytes, bytes.byteLength, file);
-    this.byName = new Map(this.header.entries.map((e) => [e.name, e]));
-  }
-
-  /** Entries in data order. */
-  get entries(): readonly SafetensorsEntry[] {
-    return this.header.entries;
-  }
-
-  get metadata(): Readonly<Record<string, string>> {
-    return this.header.metadata;
-  }
-
-  has(name: string): boolean {
-    return this.byName.has(name);
-  }
-
-  entry(name: string): SafetensorsEntry {
-    const e = this.byName.get(name);
-    if (!e) throw new FormatError(this.file, 'no such tensor in the file', name);
-    return e;
+  constructor(readonly bytes: Uint8Array, file: string) {
+    super(file, parseSafetensorsHeader(bytes, bytes.byteLength, file));
   }
 
   /** The raw little-endian bytes of a tensor (a view, no copy). */

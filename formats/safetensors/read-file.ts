@@ -5,16 +5,15 @@ import { open } from 'node:fs/promises';
 import { FormatError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import type { SafetensorsEntry, SafetensorsHeader } from './header.ts';
-import { parseHeaderJson, readHeaderLength, tensorFromEntry } from './header.ts';
+import { parseHeaderJson, readHeaderLength, SafetensorsIndex, tensorFromEntry } from './header.ts';
 
 /** An open safetensors file. Close it with `close()` (or `await using`). */
-export class SafetensorsFile implements AsyncIterable<[SafetensorsEntry, Tensor]> {
-  private readonly byName: Map<string, SafetensorsEntry>;
+export class SafetensorsFile extends SafetensorsIndex implements AsyncIterable<[SafetensorsEntry, Tensor]> {
   private handle: FileHandle | undefined;
 
-  private constructor(readonly file: string, handle: FileHandle, readonly header: SafetensorsHeader, readonly fileSize: number) {
+  private constructor(file: string, handle: FileHandle, header: SafetensorsHeader, readonly fileSize: number) {
+    super(file, header);
     this.handle = handle;
-    this.byName = new Map(header.entries.map((e) => [e.name, e]));
   }
 
   /** Opens `path` and validates its header (nothing else is read). */
@@ -38,25 +37,6 @@ export class SafetensorsFile implements AsyncIterable<[SafetensorsEntry, Tensor]
       await handle.close();
       throw e;
     }
-  }
-
-  /** Entries in data order. */
-  get entries(): readonly SafetensorsEntry[] {
-    return this.header.entries;
-  }
-
-  get metadata(): Readonly<Record<string, string>> {
-    return this.header.metadata;
-  }
-
-  has(name: string): boolean {
-    return this.byName.has(name);
-  }
-
-  entry(name: string): SafetensorsEntry {
-    const e = this.byName.get(name);
-    if (!e) throw new FormatError(this.file, 'no such tensor in the file', name);
-    return e;
   }
 
   /** The raw little-endian bytes of one tensor, read from its range only. */

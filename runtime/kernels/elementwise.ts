@@ -2,7 +2,7 @@
 // Readable over fast. Every op broadcasts numpy-style through mapElements, and sees values as the table in
 // elementwise-helpers.ts says: floats as numbers, integers as exact bigints, bool as boolean.
 import type { DType, Tensor } from '../../formats/tensor.ts';
-import { DTYPES, isFloat } from '../../formats/dtype.ts';
+import { DTYPE_BY_ONNX_CODE, DTYPES, isFloat } from '../../formats/dtype.ts';
 import type { Attributes, Kernel, KernelTable } from '../kernel.ts';
 import { KernelError, required } from '../kernel.ts';
 import { broadcastShapes } from './broadcast.ts';
@@ -336,15 +336,6 @@ const selection: KernelTable = {
 // ======================================================================================================
 
 /**
- * ONNX TensorProto.DataType codes of the dtypes onebitc holds, for Cast's `to` attribute. (Runtime code
- * cannot import formats/onnx/tensor-proto.ts, which needs node:fs and protobufjs.)
- */
-export const ONNX_DTYPE_CODES: Readonly<Record<number, DType>> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
-  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
-};
-
-/**
  * Converts every element to dtype `to`: floats to integers truncate toward zero (out-of-range values wrap,
  * as they do in numpy), anything to bool is `x != 0`, floats to string use the shortest text that reads
  * back as the same value, strings parse as numbers (with NaN, INF, -INF). `saturate` (opset 19) only
@@ -356,9 +347,9 @@ const Cast: Kernel = (inputs, attrs) => {
   const code = attrs.values['to'];
   const to = typeof code === 'string'
     ? (DTYPES as readonly string[]).includes(code) ? (code as DType) : undefined
-    : ONNX_DTYPE_CODES[attrs.int('to')];
+    : DTYPE_BY_ONNX_CODE.get(attrs.int('to'));
   if (!to) {
-    const valid = Object.entries(ONNX_DTYPE_CODES).map(([c, d]) => `${c} (${d})`).join(', ');
+    const valid = [...DTYPE_BY_ONNX_CODE].map(([c, d]) => `${c} (${d})`).join(', ');
     throw new KernelError(`unsupported Cast target 'to' = ${String(code)}. Should be one of: ${valid}`);
   }
   const from = x.dtype;

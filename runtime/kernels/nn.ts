@@ -254,15 +254,19 @@ function convTranspose(inputs: readonly (Tensor | undefined)[], attrs: Attribute
 
 // ---- pooling ----
 
-function maxPool(inputs: readonly (Tensor | undefined)[], attrs: Attributes): Tensor[] {
+/** What both poolings need: the windows over X's spatial axes and, per output position, its taps. */
+function poolWindows(inputs: readonly (Tensor | undefined)[], attrs: Attributes) {
   const x = required(inputs, 0);
   const { n: N, c: C, spatial } = imageDims(x);
   const win = slidingWindow(spatial, kernelShape(attrs), attrs, attrs.int('ceil_mode', 0) === 1);
   const taps = windowTaps(spatial, win);
+  // S input positions per plane, P output positions, K taps per window
+  return { x, N, C, spatial, win, taps, S: product(spatial), P: product(win.outSpatial), K: product(win.kernel) };
+}
+
+function maxPool(inputs: readonly (Tensor | undefined)[], attrs: Attributes): Tensor[] {
+  const { x, N, C, spatial, win, taps, S, P, K } = poolWindows(inputs, attrs);
   const columnMajor = attrs.int('storage_order', 0) === 1;
-  const S = product(spatial);
-  const P = product(win.outSpatial);
-  const K = product(win.kernel);
   const xv = numberValues(x, 'X');
   const out = new Float64Array(N * C * P);
   const indices = new BigInt64Array(N * C * P);
@@ -294,14 +298,8 @@ function maxPool(inputs: readonly (Tensor | undefined)[], attrs: Attributes): Te
 }
 
 function averagePool(inputs: readonly (Tensor | undefined)[], attrs: Attributes): Tensor[] {
-  const x = required(inputs, 0);
-  const { n: N, c: C, spatial } = imageDims(x);
-  const win = slidingWindow(spatial, kernelShape(attrs), attrs, attrs.int('ceil_mode', 0) === 1);
-  const taps = windowTaps(spatial, win);
+  const { x, N, C, spatial, win, taps, S, P, K } = poolWindows(inputs, attrs);
   const includePad = attrs.int('count_include_pad', 0) === 1;
-  const S = product(spatial);
-  const P = product(win.outSpatial);
-  const K = product(win.kernel);
   // with count_include_pad the divisor counts taps inside input + explicit padding (not beyond it)
   const padded = new Int32Array(P);
   if (includePad) {

@@ -1,6 +1,6 @@
 // What a shape rule sees and returns, plus the helpers rules share (broadcasting, axes, known values).
 import type { DType } from '../../../formats/dtype.ts';
-import { DTYPES } from '../../../formats/dtype.ts';
+import { DTYPE_BY_ONNX_CODE, DTYPES } from '../../../formats/dtype.ts';
 import type { Tensor } from '../../../formats/tensor.ts';
 import type { Dim, IrAttr, IrGraph, IrNode, ValueType } from '../graph.ts';
 import { isIrGraph } from '../graph.ts';
@@ -119,14 +119,9 @@ export function describeAttr(a: IrAttr | undefined): string {
 }
 
 /** ONNX TensorProto.DataType codes (Cast's `to`, stash_type …) as our dtypes; dtype names pass through. */
-const ONNX_DTYPE_CODES: Record<number, DType> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
-  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
-};
-
 export function dtypeFromOnnx(code: number | string): DType | undefined {
   if (typeof code === 'string') return (DTYPES as readonly string[]).includes(code) ? (code as DType) : undefined;
-  return ONNX_DTYPE_CODES[code];
+  return DTYPE_BY_ONNX_CODE.get(code);
 }
 
 // ---- shapes ----
