@@ -1,12 +1,12 @@
 // The command line: thin, it parses arguments, shows progress and turns failures into one clear line.
 import { writeFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { FormatError } from '../formats/errors.ts';
 import { BundleWriteError } from './bundle/write-bundle.ts';
-import type { ProgressEvent } from './compile.ts';
+import type { ProgressEvent, Target } from './compile.ts';
 import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
-import { compile } from './compile.ts';
+import { compile, TARGETS } from './compile.ts';
 import { formatBytes, inspect } from './inspect.ts';
 import { CompileError, formatDiagnostic } from './ir/diagnostics.ts';
 import { ONEBITC_VERSION } from './version.ts';
@@ -75,13 +75,16 @@ const program = new Command('onebitc')
   .option('--no-quantize', 'keep every Linear in full precision (the reference bundle)')
   .option('--keep <glob>', 'keep Linears whose node, weight or layer name matches in full precision (repeatable)', collect, [])
   .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
-  .addOption(new Option('--target <targets>', 'what the bundle targets').choices(['js']).default('js'))
+  .option('--target <list>', "kernels to generate, comma-separated: 'wasm' (WASM-SIMD, the default) or 'js' (reference kernels only)", 'wasm')
   .showHelpAfterError()
-  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string }) => {
+  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string }) => {
     const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the folder to write the bundle to');
+    const targets = opts.target.split(',').map((t) => t.trim());
+    const unknown = targets.find((t) => t !== 'js' && !(TARGETS as readonly string[]).includes(t));
+    if (unknown !== undefined) program.error(`onebitc: error: unsupported target "${unknown}". Should be one of: ${[...TARGETS, 'js'].join(', ')}`);
     const progress = progressReporter();
     try {
-      const result = await compile(input, { output, quantize: opts.quantize, keep: opts.keep, onProgress: progress.onProgress });
+      const result = await compile(input, { output, targets: targets.filter((t): t is Target => t !== 'js'), quantize: opts.quantize, keep: opts.keep, onProgress: progress.onProgress });
       progress.stop();
       const converted = result.layers.filter((l) => !l.kept);
       const kept = result.layers.filter((l) => l.kept);

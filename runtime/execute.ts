@@ -68,20 +68,31 @@ function lastUses(graph: RuntimeGraph): string[][] {
   return result;
 }
 
+/** How an accelerator (the WASM backend) takes part in running the main graph. */
+export interface ExecutionHooks {
+  /** Runs the node and returns its outputs, or undefined to let the reference kernel run it. */
+  runNode(node: GraphNode, inputs: readonly (Tensor | undefined)[]): Tensor[] | undefined;
+  /** Sees every value bound in the main graph (feeds and node outputs); returns what to keep instead. */
+  placeValue(name: string, value: Tensor): Tensor;
+}
+
 export class Interpreter {
   constructor(
     private readonly kernels: KernelTable,
     private readonly opset: number,
   ) {}
 
-  /** Runs `graph` with `feeds` bound to its inputs; `outer` supplies constants and enclosing values. */
-  run(graph: RuntimeGraph, feeds: ReadonlyMap<string, Tensor>, outer?: Scope): Tensor[] {
+  /**
+   * Runs `graph` with `feeds` bound to its inputs; `outer` supplies constants and enclosing values; `hooks`
+   * (main graph only) let an accelerator run nodes and place values.
+   */
+  run(graph: RuntimeGraph, feeds: ReadonlyMap<string, Tensor>, outer?: Scope, hooks?: ExecutionHooks): Tensor[] {
     const scope = new Scope(outer);
     for (const [name, t] of Object.entries(graph.initializers ?? {})) scope.set(name, t);
-    for (const [name, t] of feeds) scope.set(name, t);
+    for (const [name, t] of feeds) scope.set(name, hooks ? hooks.placeValue(name, t) : t);
     const frees = lastUses(graph);
     graph.nodes.forEach((node, i) => {
-      this.runNode(node, scope);
+      this.runNode(node, scope, hooks);
       for (const name of frees[i]!) if (!feeds.has(name)) scope.delete(name);
     });
     return graph.outputs.map((name) => {
@@ -98,7 +109,7 @@ export class Interpreter {
     return scope;
   }
 
-  private runNode(node: GraphNode, scope: Scope): void {
+  private runNode(node: GraphNode, scope: Scope, hooks: ExecutionHooks | undefined): void {
     const kernel = this.kernels[node.op];
     if (!kernel) throw new NodeError(node.name, node.op, 'no kernel for this op');
     const inputs = node.inputs.map((name) => {
@@ -114,7 +125,7 @@ export class Interpreter {
     };
     let outputs: Tensor[];
     try {
-      outputs = kernel(inputs, new Attributes(node.attrs), ctx);
+      outputs = hooks?.runNode(node, inputs) ?? kernel(inputs, new Attributes(node.attrs), ctx);
     } catch (e) {
       if (e instanceof NodeError) throw e;
       throw new NodeError(node.name, node.op, e instanceof Error ? e.message : String(e));
@@ -123,7 +134,7 @@ export class Interpreter {
       if (name === '') return;
       const t = outputs[i];
       if (!t) throw new NodeError(node.name, node.op, `kernel produced no output ${i} ('${name}')`);
-      scope.set(name, t);
+      scope.set(name, hooks ? hooks.placeValue(name, t) : t);
     });
   }
 }

@@ -8,6 +8,7 @@ import { KERNELS } from './kernels/index.ts';
 import { loadBytes } from './load-bytes.ts';
 import type { Plan, TensorSpec } from './plan.ts';
 import { PLAN_FORMAT } from './plan.ts';
+import { hasSimd128, WasmBackend } from './wasm/backend.ts';
 
 /** A tensor handed to run(): onnxruntime's `{ data, dims }`. */
 export interface Feed {
@@ -15,14 +16,19 @@ export interface Feed {
   readonly dims: readonly number[];
 }
 
-export const BACKENDS = ['auto', 'js'] as const;
+export const BACKENDS = ['auto', 'wasm', 'js'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
 export interface LoadOptions {
-  /** 'js' runs the reference TypeScript kernels; 'auto' picks the fastest backend the bundle and engine have. */
+  /**
+   * 'wasm' runs model.wasm's SIMD kernels (the rest on the reference kernels); 'js' only the reference
+   * TypeScript kernels; 'auto' (default) picks the fastest the bundle and the engine support.
+   */
   backend?: Backend;
   /** The bytes of weights.safetensors, when they come from somewhere other than beside model.js. */
   weights?: Uint8Array | ArrayBuffer;
+  /** The bytes of model.wasm, when they come from somewhere other than beside model.js. */
+  wasm?: Uint8Array | ArrayBuffer;
 }
 
 const ARRAY_NAMES: Record<DType, string> = {
@@ -34,15 +40,22 @@ const ARRAY_NAMES: Record<DType, string> = {
 export class Model {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
-  readonly backend: Exclude<Backend, 'auto'> = 'js';
+  /** The backend that runs this model. */
+  readonly backend: Exclude<Backend, 'auto'>;
   private constants: ReadonlyMap<string, Tensor> | undefined;
   private readonly interpreter: Interpreter;
 
-  constructor(private readonly plan: Plan, constants: ReadonlyMap<string, Tensor>) {
+  constructor(private readonly plan: Plan, constants: ReadonlyMap<string, Tensor>, private readonly wasm?: WasmBackend) {
     this.inputs = plan.inputs;
     this.outputs = plan.outputs;
     this.constants = constants;
+    this.backend = wasm ? 'wasm' : 'js';
     this.interpreter = new Interpreter(KERNELS, plan.opset);
+  }
+
+  /** WASM kernel calls of the last run, by kind ('js-fallback' counts nodes whose shapes the kernel did not take). */
+  get wasmCalls(): ReadonlyMap<string, number> {
+    return this.wasm?.calls ?? new Map();
   }
 
   /** Runs the model. Feeds are checked against `inputs` (names, dtypes, ranks, fixed and symbolic dims). */
@@ -53,8 +66,12 @@ export class Model {
     for (const spec of this.inputs) bound.set(spec.name, this.checkFeed(spec, feeds[spec.name], symbols));
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((s) => s.name === name));
     if (unknown.length) throw new Error(`${this.plan.model}: unknown input '${unknown[0]}'; the inputs are: ${this.inputs.map((s) => s.name).join(', ')}`);
-    const results = this.interpreter.run(this.plan.graph, bound, Interpreter.constants(this.constants));
-    return Object.fromEntries(this.outputs.map((spec, i) => [spec.name, results[i]!]));
+    const values = new Map([...symbols].map(([k, v]) => [k, v.value]));
+    const hooks = this.wasm?.hooks(values);
+    const results = this.interpreter.run(this.plan.graph, bound, Interpreter.constants(this.constants), hooks);
+    // Results must outlive the next run: copy any that live in WASM memory.
+    const own = (t: Tensor) => ((t.data as ArrayBufferView).buffer === this.wasm?.memory.buffer ? { ...t, data: (t.data as Float32Array).slice() } as Tensor : t);
+    return Object.fromEntries(this.outputs.map((spec, i) => [spec.name, own(results[i]!)]));
   }
 
   /** Releases the weights; the model cannot run afterwards. */
@@ -99,5 +116,11 @@ export async function loadModel(plan: Plan, base: string | URL, options: LoadOpt
     : await loadBytes(new URL(plan.weights.file, base));
   const constants = new Map<string, Tensor>(Object.entries(plan.graph.initializers ?? {}));
   for (const [name, t] of parseSafetensors(bytes, plan.weights.file)) constants.set(name, t);
-  return new Model({ ...plan, graph: { ...plan.graph, initializers: {} } }, constants);
+  let wasm: WasmBackend | undefined;
+  if (backend === 'wasm' && !plan.wasm) throw new Error(`${plan.model}: this bundle has no WASM target; backends: auto, js`);
+  if (plan.wasm && (backend === 'wasm' || (backend === 'auto' && hasSimd128()))) {
+    const module = options.wasm ? new Uint8Array(options.wasm) : await loadBytes(new URL(plan.wasm.file, base));
+    wasm = await WasmBackend.create(plan.wasm, module, constants);
+  }
+  return new Model({ ...plan, graph: { ...plan.graph, initializers: {} } }, constants, wasm);
 }

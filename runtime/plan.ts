@@ -24,4 +24,41 @@ export interface Plan {
   readonly graph: RuntimeGraph;
   /** The safetensors file beside model.js holding the constants. */
   readonly weights: { readonly file: string; readonly bytes: number };
+  readonly wasm?: WasmPlan;
+}
+
+/** How the bundle's model.wasm runs part of the graph (absent when the bundle has no WASM target). */
+export interface WasmPlan {
+  readonly file: string;
+  /** Byte size of everything below the activation arena: reserved page, constants, scratch. */
+  readonly arenaBase: number;
+  /** Constants placed in linear memory at load, converted as `as` says. */
+  readonly constants: readonly WasmConstant[];
+  /** Nodes (of the main graph) that a WASM kernel runs, by node name. */
+  readonly calls: Readonly<Record<string, WasmCall>>;
+  /** Values living in the arena: each in a slot shared with values whose lifetimes do not overlap. */
+  readonly values: Readonly<Record<string, { readonly slot: number; readonly dtype: 'float32' | 'int64'; readonly dims: readonly (number | string)[] }>>;
+  readonly slots: number;
+}
+
+export interface WasmConstant {
+  readonly name: string;
+  readonly offset: number;
+  readonly bytes: number;
+  /** 'f32': stored as float32 (float16/float32 sources); 'onebit-signs': re-laid-out sign bits. */
+  readonly as: 'f32' | 'onebit-signs';
+  readonly out?: number;
+  readonly in?: number;
+}
+
+export type WasmCallKind = 'onebit-linear' | 'matmul-const' | 'matmul' | 'binary' | 'unary' | 'softmax' | 'reduce-mean' | 'rms-norm' | 'layer-norm' | 'gather';
+
+export interface WasmCall {
+  readonly kind: WasmCallKind;
+  /** Export of model.wasm to call. */
+  readonly fn: string;
+  /** Byte offsets of the node's constant inputs (by input index); the other inputs are arena values. */
+  readonly constants: Readonly<Record<number, number>>;
+  /** Sizes the kernel was specialised to (e.g. in/out, width, k/n). */
+  readonly sizes: Readonly<Record<string, number>>;
 }

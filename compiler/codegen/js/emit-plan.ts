@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import type { Tensor } from '../../../formats/tensor.ts';
 import type { AttrValue, GraphNode, RuntimeGraph } from '../../../runtime/graph.ts';
 import { isRuntimeGraph } from '../../../runtime/graph.ts';
-import type { Plan, TensorSpec } from '../../../runtime/plan.ts';
+import type { Plan, TensorSpec, WasmPlan } from '../../../runtime/plan.ts';
 import { PLAN_FORMAT } from '../../../runtime/plan.ts';
 import { CompileError } from '../../ir/diagnostics.ts';
 import type { IrAttr, IrGraph, IrModel, ValueInfo } from '../../ir/graph.ts';
@@ -18,7 +18,7 @@ export interface BuiltPlan {
   weights: [string, Tensor][];
 }
 
-export function buildPlan(model: IrModel, weightsFile: string): BuiltPlan {
+export function buildPlan(model: IrModel, weightsFile: string, wasm?: WasmPlan): BuiltPlan {
   const weights = new Map<string, Tensor>();
   const inline: Record<string, Tensor> = {};
   const hoist = (graph: IrGraph) => {
@@ -41,6 +41,7 @@ export function buildPlan(model: IrModel, weightsFile: string): BuiltPlan {
     outputs: model.graph.outputs.map(spec),
     graph,
     weights: { file: weightsFile, bytes: sorted.reduce((n, [, t]) => n + (t.data as ArrayBufferView).byteLength, 0) },
+    ...(wasm ? { wasm } : {}),
   };
   return { plan, weights: sorted };
 }

@@ -1,4 +1,5 @@
-// Our ops. OneBitLinear(x [..., in], sign uint8 [out, ceil(in/8)], g [in], h [out], bias? [out]) → float32 [..., out].
+// Our ops. OneBitLinear(x [..., in], sign uint8 [out, ceil(in/8)], g [in], h [out], bias? [out]) → float32 [..., out];
+// the fused RMSNorm.
 import type { Dim } from '../graph.ts';
 import type { ShapeRule } from './common.ts';
 import { attrInt, fail } from './common.ts';
@@ -26,6 +27,15 @@ const oneBitLinear: ShapeRule = (ctx) => {
   return [{ dtype: 'float32', shape: [...x.shape.slice(0, -1), outF] }];
 };
 
+/** RMSNorm(x [..., width], weight? [width]) → float32 [..., width]. */
+const rmsNorm: ShapeRule = (ctx) => {
+  const x = ctx.input(0);
+  const width = x.shape?.at(-1);
+  if (ctx.has(1) && width !== undefined) expectShape('weight', ctx.input(1).shape, [width]);
+  return [{ dtype: 'float32', ...(x.shape ? { shape: [...x.shape] } : {}) }];
+};
+
 export const oneBitRules: Record<string, ShapeRule> = {
   OneBitLinear: oneBitLinear,
+  RMSNorm: rmsNorm,
 };

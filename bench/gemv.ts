@@ -1,0 +1,144 @@
+// GEMV/GEMM speed of the exact OneBit WASM kernel (compiler/codegen/wasm/onebit-linear.ts) against
+// onnxruntime-node fp32 MatMul, onnxruntime-node 4-bit MatMulNBits and onnxruntime-web (wasm) fp32 MatMul,
+// all one thread, measured in the same run (median after warm-up). Ratios are speed-ups over
+// onnxruntime-node fp32 (> 1 = faster). Run:
+//   node --import ./scripts/ts-loader.js -e "import('./bench/gemv.ts').then(m=>m.gemvTables())"
+import * as ortNode from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
+import onnxProto from 'onnx-proto';
+import type { onnx as OnnxTypes } from 'onnx-proto';
+import { createKernelModule, finishModule } from '../compiler/codegen/wasm/module.ts';
+import { addOneBitLinear, onebitScratchBytes } from '../compiler/codegen/wasm/onebit-linear.ts';
+import { onebitLayoutBytes, relayoutSigns } from '../runtime/wasm/onebit-layout.ts';
+import { tensorToProto } from '../formats/onnx/tensor-proto.ts';
+import type { Tensor } from '../formats/tensor.ts';
+import { randomNormal, rng, valueInfo } from '../test/helpers/onnx-builder.ts';
+
+const { onnx } = onnxProto;
+
+type Run = () => unknown;
+
+/** Median milliseconds of `run` after warm-up: at least `minRuns` runs and `minMs` of timing. */
+export async function median(run: Run, minRuns = 30, minMs = 1200): Promise<number> {
+  for (let i = 0; i < 5; i++) await run();
+  const times: number[] = [];
+  const start = performance.now();
+  while ((times.length < minRuns || performance.now() - start < minMs) && times.length < 2000) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+function modelBytes(nodes: OnnxTypes.INodeProto[], inputs: OnnxTypes.IValueInfoProto[], outputs: OnnxTypes.IValueInfoProto[],
+  initializers: [string, Tensor][], msDomain = false): Uint8Array {
+  const opsetImport = [{ domain: '', version: 17 }, ...(msDomain ? [{ domain: 'com.microsoft', version: 1 }] : [])];
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8, producerName: 'onebitc-bench', opsetImport,
+    graph: { name: 'bench', node: nodes, input: inputs, output: outputs, initializer: initializers.map(([n, t]) => tensorToProto(n, t)) },
+  })).finish();
+}
+
+/** fp32 MatMul y[M,N] = x[M,K] · W[K,N] (W an initializer). */
+function matmulModel(M: number, K: number, N: number): Uint8Array {
+  return modelBytes([{ name: 'mm', opType: 'MatMul', input: ['x', 'w'], output: ['y'] }],
+    [valueInfo('x', 1, [M, K])], [valueInfo('y', 1, [M, N])],
+    [['w', { dtype: 'float32', dims: [K, N], data: randomNormal(K * N, 0.02, 11) }]]);
+}
+
+/** com.microsoft MatMulNBits, 4 bits, block 32: B uint8 [N, K/32, 16], scales [N·K/32]. */
+function matmulNBitsModel(K: number, N: number): Uint8Array {
+  const next = rng(12);
+  const blocks = K / 32;
+  const b = new Uint8Array(N * blocks * 16);
+  for (let i = 0; i < b.length; i++) b[i] = Math.floor(next() * 256);
+  const scales = Float32Array.from({ length: N * blocks }, () => 0.001 + next() * 0.01);
+  return modelBytes([{
+    name: 'mmnb', opType: 'MatMulNBits', domain: 'com.microsoft', input: ['x', 'b', 'scales'], output: ['y'],
+    attribute: [
+      { name: 'K', type: onnx.AttributeProto.AttributeType.INT, i: K },
+      { name: 'N', type: onnx.AttributeProto.AttributeType.INT, i: N },
+      { name: 'bits', type: onnx.AttributeProto.AttributeType.INT, i: 4 },
+      { name: 'block_size', type: onnx.AttributeProto.AttributeType.INT, i: 32 },
+    ],
+  }], [valueInfo('x', 1, [1, K])], [valueInfo('y', 1, [1, N])],
+  [['b', { dtype: 'uint8', dims: [N, blocks, 16], data: b }], ['scales', { dtype: 'float32', dims: [N * blocks], data: scales }]], true);
+}
+
+async function ortNodeRunner(model: Uint8Array, x: Float32Array, M: number, K: number): Promise<Run> {
+  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+  const feeds = { x: new ortNode.Tensor('float32', x, [M, K]) };
+  return () => session.run(feeds);
+}
+
+async function ortWebRunner(model: Uint8Array, x: Float32Array, M: number, K: number): Promise<Run> {
+  ortWeb.env.wasm.numThreads = 1;
+  const session = await ortWeb.InferenceSession.create(model, { executionProviders: ['wasm'] });
+  const feeds = { x: new ortWeb.Tensor('float32', x, [M, K]) };
+  return () => session.run(feeds);
+}
+
+/** The OneBit kernel for out×in, instantiated alone with random signs, g, h and x (M rows). */
+export async function onebitRunner(out: number, inDim: number, x: Float32Array, M: number): Promise<Run> {
+  const next = rng(7);
+  const canonical = new Uint8Array(out * Math.ceil(inDim / 8));
+  for (let i = 0; i < canonical.length; i++) canonical[i] = Math.floor(next() * 256);
+  const tail = inDim % 8;
+  if (tail) for (let o = 0; o < out; o++) canonical[(o + 1) * Math.ceil(inDim / 8) - 1]! &= (1 << tail) - 1;
+  const signs = relayoutSigns(canonical, out, inDim);
+  let top = 1024;
+  const alloc = (bytes: number): number => { const p = top; top += Math.ceil(bytes / 16) * 16; return p; };
+  const sign = alloc(onebitLayoutBytes(out, inDim)), g = alloc(inDim * 4), h = alloc(out * 4), bias = alloc(out * 4);
+  const scratch = alloc(onebitScratchBytes(inDim, out)), xp = alloc(M * inDim * 4), yp = alloc(M * out * 4);
+  const mod = createKernelModule();
+  addOneBitLinear(mod, 'linear', { in: inDim, out, sign, g, h, bias, alpha: 1, scratch });
+  const { binary } = finishModule(mod);
+  mod.dispose();
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(top / 65536) + 1, maximum: 65536 });
+  const instance = await WebAssembly.instantiate(new WebAssembly.Module(binary), { env: { memory } });
+  new Uint8Array(memory.buffer, sign, signs.length).set(signs);
+  new Float32Array(memory.buffer, g, inDim).set(randomNormal(inDim, 0.05, 8));
+  new Float32Array(memory.buffer, h, out).set(randomNormal(out, 0.05, 9));
+  new Float32Array(memory.buffer, bias, out).set(randomNormal(out, 0.05, 10));
+  new Float32Array(memory.buffer, xp, M * inDim).set(x);
+  const linear = instance.exports.linear as (x: number, y: number, rows: number) => void;
+  return () => linear(xp, yp, M);
+}
+
+const fmt = (ms: number, base: number): string => `${ms.toFixed(3)} ms (${(base / ms).toFixed(2)}×)`;
+
+export async function gemvTables(): Promise<void> {
+  const shapes: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]]; // out × in
+  const names = ['OneBit WASM SIMD (exact, this kernel)', 'onnxruntime-node fp32 MatMul', 'onnxruntime-node 4-bit MatMulNBits', 'onnxruntime-web wasm fp32 MatMul'];
+  const cells: string[][] = names.map(() => []);
+  for (const [out, inDim] of shapes) {
+    const x = randomNormal(inDim, 1, 3);
+    const fp32 = matmulModel(1, inDim, out);
+    const runners: Run[] = [
+      await onebitRunner(out, inDim, x, 1),
+      await ortNodeRunner(fp32, x, 1, inDim),
+      await ortNodeRunner(matmulNBitsModel(inDim, out), x, 1, inDim),
+      await ortWebRunner(fp32, x, 1, inDim),
+    ];
+    const times: number[] = [];
+    for (const r of runners) times.push(await median(r));
+    times.forEach((t, i) => cells[i]!.push(fmt(t, times[1]!)));
+  }
+  console.log('\nGEMV, one token (M = 1), one thread: median time (speed-up over onnxruntime-node fp32)\n');
+  console.log(`| runner | ${shapes.map(([o, i]) => `${o}×${i}`).join(' | ')} |`);
+  console.log(`|---|${shapes.map(() => '---').join('|')}|`);
+  names.forEach((n, i) => console.log(`| ${n} | ${cells[i]!.join(' | ')} |`));
+
+  const M = 16, out = 4096, inDim = 4096;
+  const x = randomNormal(M * inDim, 1, 4);
+  const gemm: Run[] = [await onebitRunner(out, inDim, x, M), await ortNodeRunner(matmulModel(M, inDim, out), x, M, inDim)];
+  const t: number[] = [];
+  for (const r of gemm) t.push(await median(r));
+  console.log(`\nGEMM, M = ${M} rows, ${out}×${inDim}, one thread\n`);
+  console.log('| runner | time (speed-up over onnxruntime-node fp32) |');
+  console.log('|---|---|');
+  console.log(`| OneBit WASM SIMD (exact, this kernel) | ${fmt(t[0]!, t[1]!)} |`);
+  console.log(`| onnxruntime-node fp32 MatMul | ${fmt(t[1]!, t[1]!)} |`);
+}

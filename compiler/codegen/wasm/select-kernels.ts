@@ -1,0 +1,111 @@
+// Which nodes of the main graph get a WASM kernel, and with which specialisation. A node qualifies when its
+// op and dtypes have a kernel, its constant inputs are float tensors the kernel can take, and every other
+// input and output has dims the runtime can evaluate from the graph inputs' symbols (so the activation
+// arena can be planned). Everything else keeps its TypeScript kernel.
+import type { Tensor } from '../../../formats/tensor.ts';
+import { symbolsOf } from '../../../runtime/dims.ts';
+import type { WasmCallKind } from '../../../runtime/plan.ts';
+import type { IrGraph, IrModel, IrNode, ValueType } from '../../ir/graph.ts';
+import { defaultOpset } from '../../ir/graph.ts';
+
+export interface KernelChoice {
+  node: IrNode;
+  kind: WasmCallKind;
+  /** Input indexes read from the constant region (the rest are arena values). */
+  constantInputs: number[];
+  sizes: Record<string, number>;
+  /** binary/unary op name for the shared kernels. */
+  variant?: string;
+}
+
+const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div']);
+const UNARY = new Set(['Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Relu', 'Exp', 'Sigmoid', 'Tanh']);
+
+export function selectKernels(model: IrModel): KernelChoice[] {
+  const graph = model.graph;
+  const opset = defaultOpset(model);
+  const inputSymbols = new Set(graph.inputs.flatMap((v) => (v.shape ?? []).flatMap(symbolsOf)));
+  const constant = (name: string | undefined) => (name ? graph.initializers.get(name) : undefined);
+  const type = (name: string): ValueType | undefined => graph.types.get(name);
+  const plannable = (name: string) => {
+    const t = type(name);
+    return !!t && (t.dtype === 'float32' || t.dtype === 'int64') && !!t.shape && t.shape.every((d) => symbolsOf(d).every((s) => inputSymbols.has(s)));
+  };
+  const floatConstant = (t: Tensor | undefined) => !!t && (t.dtype === 'float32' || t.dtype === 'float16');
+  const choices: KernelChoice[] = [];
+  for (const node of graph.nodes) {
+    if (subgraphFree(node) && node.outputs.length >= 1) {
+      const choice = choose(node, graph, opset, constant, type);
+      if (!choice) continue;
+      const values = [...node.inputs.filter((n, i) => n && !choice.constantInputs.includes(i)), node.outputs[0]!];
+      // Constants are placed as float32 (the sign bits of a OneBitLinear as they are).
+      const placeable = (i: number) => (choice.kind === 'onebit-linear' && i === 1 ? constant(node.inputs[i])?.dtype === 'uint8' : floatConstant(constant(node.inputs[i])));
+      if (!choice.constantInputs.every(placeable)) continue;
+      if (values.every(plannable) && node.outputs.slice(1).every((o) => o === '')) choices.push(choice);
+    }
+  }
+  return choices;
+}
+
+const subgraphFree = (node: IrNode) => Object.values(node.attrs).every((a) => typeof a !== 'object' || a === null || Array.isArray(a) || !('nodes' in a));
+
+function choose(node: IrNode, graph: IrGraph, opset: number, constant: (n: string | undefined) => Tensor | undefined, type: (n: string) => ValueType | undefined): KernelChoice | undefined {
+  const f32 = (name: string | undefined) => !!name && type(name)?.dtype === 'float32';
+  const rank = (name: string) => type(name)?.shape?.length ?? -1;
+  const pick = (kind: WasmCallKind, constantInputs: number[], sizes: Record<string, number> = {}, variant?: string): KernelChoice =>
+    ({ node, kind, constantInputs, sizes, ...(variant ? { variant } : {}) });
+  const [a, b] = node.inputs;
+  const isConst = (n: string | undefined) => !!constant(n);
+  if (node.domain === 'ai.onebitc') {
+    if (node.op === 'OneBitLinear' && f32(a)) {
+      return pick('onebit-linear', node.inputs.slice(1).map((_, i) => i + 1), { in: node.attrs['in'] as number, out: node.attrs['out'] as number });
+    }
+    if (node.op === 'RMSNorm' && f32(a) && (!b || isConst(b))) {
+      const width = type(a!)?.shape?.at(-1);
+      return typeof width === 'number' ? pick('rms-norm', b ? [1] : [], { width }) : undefined;
+    }
+    return undefined;
+  }
+  if (node.domain !== '') return undefined;
+  switch (node.op) {
+    case 'MatMul': {
+      if (!f32(a) || rank(a!) < 1) return undefined;
+      const w = constant(b);
+      if (w) return w.dims.length === 2 && !isConst(a) ? pick('matmul-const', [1], { k: w.dims[0]!, n: w.dims[1]! }) : undefined;
+      return f32(b) && rank(a!) >= 2 && rank(b!) >= 2 ? pick('matmul', []) : undefined;
+    }
+    case 'Softmax': {
+      const axis = (node.attrs['axis'] as number | undefined) ?? (opset >= 13 ? -1 : 1);
+      return f32(a) && (axis === -1 || axis === rank(a!) - 1) ? pick('softmax', []) : undefined;
+    }
+    case 'ReduceMean': {
+      const axes = opset >= 18 ? (node.inputs[1] ? [...(constant(node.inputs[1])?.data ?? [])].map(Number) : undefined) : node.attrs['axes'];
+      const last = Array.isArray(axes) && axes.length === 1 && (axes[0] === -1 || axes[0] === rank(a!) - 1);
+      return f32(a) && last && node.attrs['keepdims'] !== 0 ? pick('reduce-mean', []) : undefined;
+    }
+    case 'Pow': {
+      const e = constant(b);
+      const exponent = e && e.data.length === 1 && e.dtype === 'float32' ? Number(e.data[0]) : undefined;
+      if (!f32(a)) return undefined;
+      if (exponent === 2) return { ...pick('unary', [], {}, 'Square'), node: { ...node, inputs: [a!] } };
+      if (exponent === 0.5) return { ...pick('unary', [], {}, 'Sqrt'), node: { ...node, inputs: [a!] } };
+      return undefined;
+    }
+    case 'LayerNormalization': {
+      const axis = (node.attrs['axis'] as number | undefined) ?? -1;
+      const width = type(a!)?.shape?.at(-1);
+      const extras = node.inputs.slice(1).map((n, i) => (n ? i + 1 : -1)).filter((i) => i > 0);
+      const ok = f32(a) && typeof width === 'number' && (axis === -1 || axis === rank(a!) - 1) && extras.every((i) => isConst(node.inputs[i]));
+      return ok ? pick('layer-norm', extras, { width }) : undefined;
+    }
+    case 'Gather': {
+      const data = constant(a);
+      const ok = data?.dtype === 'float32' && data.dims.length === 2 && type(b!)?.dtype === 'int64' && !isConst(b) && ((node.attrs['axis'] as number | undefined) ?? 0) === 0;
+      return ok ? pick('gather', [0], { rows: data.dims[0]!, width: data.dims[1]! }) : undefined;
+    }
+    default:
+      if (BINARY.has(node.op) && f32(a) && f32(b) && !(isConst(a) && isConst(b))) return pick('binary', [0, 1].filter((i) => isConst(node.inputs[i])), {}, node.op);
+      if (UNARY.has(node.op) && f32(a)) return pick('unary', [], {}, node.op);
+      return undefined;
+  }
+}

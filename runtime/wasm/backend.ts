@@ -1,0 +1,124 @@
+// The WASM backend: instantiates model.wasm over one linear memory (constants placed at load, straight from
+// the weights; scratch; the activation arena), plans the arena once per set of symbol values, and runs the
+// nodes the compiler gave a WASM kernel. Values of the arena are Float32Array/BigInt64Array views of memory.
+import { DTYPE_BYTES, halfToFloat32 } from '../../formats/dtype.ts';
+import type { Tensor } from '../../formats/tensor.ts';
+import { sizeOf } from '../../formats/tensor.ts';
+import { evaluateDim } from '../dims.ts';
+import type { ExecutionHooks } from '../execute.ts';
+import type { GraphNode } from '../graph.ts';
+import type { WasmPlan } from '../plan.ts';
+import { bindCall } from './bindings.ts';
+import { relayoutSigns } from './onebit-layout.ts';
+
+const PAGE = 65536;
+
+/** A WebAssembly module using one SIMD128 instruction (i32x4.splat): validates only where SIMD is there. */
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 17, 11]);
+
+export function hasSimd128(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+export interface ArenaLayout {
+  /** Byte offset of each arena value. */
+  offsets: Map<string, number>;
+  bytes: Map<string, number>;
+}
+
+export class WasmBackend {
+  /** Kernel calls made by the last run, by kind (proof of which path ran). */
+  readonly calls = new Map<string, number>();
+  private readonly layouts = new Map<string, ArenaLayout>();
+
+  private constructor(
+    private readonly plan: WasmPlan,
+    readonly memory: WebAssembly.Memory,
+    private readonly exports: Record<string, (...args: number[]) => number | undefined>,
+  ) {}
+
+  static async create(plan: WasmPlan, wasm: Uint8Array, constants: ReadonlyMap<string, Tensor>): Promise<WasmBackend> {
+    if (!hasSimd128()) throw new Error('this JavaScript engine lacks WebAssembly SIMD128, which model.wasm needs; load with { backend: \'js\' }');
+    const memory = new WebAssembly.Memory({ initial: Math.ceil(plan.arenaBase / PAGE) + 1, maximum: 65536 });
+    for (const c of plan.constants) {
+      const t = constants.get(c.name);
+      if (!t) throw new Error(`${plan.file}: constant '${c.name}' is missing from the weights`);
+      const target = new Uint8Array(memory.buffer, c.offset, c.bytes);
+      if (c.as === 'onebit-signs') target.set(relayoutSigns(t.data as Uint8Array, c.out!, c.in!));
+      else {
+        const values = t.dtype === 'float16' || t.dtype === 'bfloat16' ? halfToFloat32(t.dtype, t.data as Uint16Array) : (t.data as Float32Array);
+        new Float32Array(memory.buffer, c.offset, values.length).set(values);
+      }
+    }
+    const module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    return new WasmBackend(plan, memory, instance.exports as unknown as WasmBackend['exports']);
+  }
+
+  /** The arena layout for these symbol values (cached), growing memory once when it needs more. */
+  prepare(symbols: ReadonlyMap<string, number>): ArenaLayout {
+    const key = [...symbols].map(([k, v]) => `${k}=${v}`).join(',');
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      const slotBytes = new Array<number>(this.plan.slots).fill(0);
+      const bytes = new Map<string, number>();
+      for (const [name, v] of Object.entries(this.plan.values)) {
+        const dims = v.dims.map((d) => evaluateDim(d, symbols));
+        if (dims.some((d) => d === undefined)) throw new Error(`${this.plan.file}: cannot size '${name}' [${v.dims.join(', ')}] from the inputs`);
+        const n = sizeOf(dims as number[]) * DTYPE_BYTES[v.dtype];
+        bytes.set(name, n);
+        slotBytes[v.slot] = Math.max(slotBytes[v.slot]!, Math.ceil(n / 16) * 16);
+      }
+      const slotOffsets: number[] = [];
+      let end = this.plan.arenaBase;
+      for (const b of slotBytes) { slotOffsets.push(end); end += b; }
+      const offsets = new Map(Object.entries(this.plan.values).map(([name, v]) => [name, slotOffsets[v.slot]!]));
+      layout = { offsets, bytes };
+      this.layouts.set(key, layout);
+      if (end > this.memory.buffer.byteLength) this.memory.grow(Math.ceil((end - this.memory.buffer.byteLength) / PAGE));
+    }
+    return layout;
+  }
+
+  /** Hooks for one run of the main graph with these symbol values. */
+  hooks(symbols: ReadonlyMap<string, number>): ExecutionHooks {
+    const layout = this.prepare(symbols);
+    this.calls.clear();
+    const count = (kind: string) => this.calls.set(kind, (this.calls.get(kind) ?? 0) + 1);
+    const view = (name: string, dtype: 'float32' | 'int64', dims: readonly number[]): Tensor => {
+      const offset = layout.offsets.get(name)!;
+      const length = sizeOf(dims);
+      if (length * DTYPE_BYTES[dtype] > layout.bytes.get(name)!) {
+        throw new Error(`'${name}' has dims [${dims.join(', ')}], more than the ${layout.bytes.get(name)} bytes planned for it`);
+      }
+      return dtype === 'int64'
+        ? { dtype, dims, data: new BigInt64Array(this.memory.buffer, offset, length) }
+        : { dtype, dims, data: new Float32Array(this.memory.buffer, offset, length) };
+    };
+    return {
+      runNode: (node: GraphNode, inputs) => {
+        const call = this.plan.calls[node.name];
+        if (!call) return undefined;
+        const pointer = (i: number) => call.constants[i] ?? layout.offsets.get(node.inputs[i]!)!;
+        const bound = bindCall(call, node, inputs, pointer);
+        if (!bound) { count('js-fallback'); return undefined; }
+        const out = node.outputs[0]!;
+        const y = view(out, 'float32', bound.dims);
+        const status = this.exports[call.fn]!(...bound.args(layout.offsets.get(out)!));
+        if (typeof status === 'number' && status !== 0) throw new Error(bound.failure?.(status) ?? `kernel ${call.fn} failed (${status})`);
+        count(call.kind);
+        return [y];
+      },
+      placeValue: (name, value) => {
+        const planned = this.plan.values[name];
+        const inMemory = (value.data as ArrayBufferView).buffer === this.memory.buffer;
+        if (!planned) return inMemory ? { ...value, data: (value.data as Float32Array).slice() } as Tensor : value;
+        const offset = layout.offsets.get(name)!;
+        if (inMemory && (value.data as ArrayBufferView).byteOffset === offset) return value;
+        const placed = view(name, planned.dtype, value.dims);
+        (placed.data as Float32Array).set(value.data as Float32Array);
+        return placed;
+      },
+    };
+  }
+}

@@ -1,0 +1,61 @@
+// The bit layout the OneBit WASM kernels read (compiler/codegen/wasm/onebit-linear.ts).
+//
+// weights.safetensors keeps the canonical packing (docs ONEBIT.md §1): row-major [out, ceil(in/8)] bytes,
+// bit j of byte k (LSB first) is column 8k+j, bit 1 = −1. At load time the runtime re-lays every layer
+// out as "column blocks": the columns are cut into blocks of 64 (8 bytes of one row), and the layout is
+// [ceil(in/64), out, 8] bytes — block-major, then row, then the 8 canonical bytes of that row's block
+// (bits unchanged; the last block of a row padded with zero bytes).
+//
+// Why: the kernels cut the input dimension into chunks whose lookup tables stay in L1 and sweep every
+// output row per chunk. With this layout each chunk's sign bytes are one contiguous stream (8 bytes per row,
+// rows adjacent) instead of 8 bytes out of every canonical row, so the sweep is sequential and prefetchable.
+// Within a block, byte k is still the 8 signs of columns 64·b + 8k … 64·b + 8k + 7.
+
+export const ONEBIT_LAYOUT = 'onebit-colblock64-v1';
+
+/** Columns per block of the layout. */
+export const ONEBIT_BLOCK_COLS = 64;
+
+/** Bytes of one layer's signs in the kernel layout: ceil(in/64)·out·8. */
+export function onebitLayoutBytes(out: number, inDim: number): number {
+  return Math.ceil(inDim / ONEBIT_BLOCK_COLS) * out * 8;
+}
+
+/** Canonical [out, ceil(in/8)] sign bytes → the kernel layout [ceil(in/64), out, 8]. Pure. */
+export function relayoutSigns(canonical: Uint8Array, out: number, inDim: number): Uint8Array {
+  if (!Number.isInteger(out) || out < 0 || !Number.isInteger(inDim) || inDim < 0) {
+    throw new RangeError(`relayoutSigns: out and in must be non-negative integers, got out=${out}, in=${inDim}`);
+  }
+  const rowBytes = Math.ceil(inDim / 8);
+  if (canonical.length !== out * rowBytes) {
+    throw new RangeError(`relayoutSigns: got ${canonical.length} bytes, expected out·ceil(in/8) = ${out}·${rowBytes} = ${out * rowBytes}`);
+  }
+  const blocks = Math.ceil(inDim / ONEBIT_BLOCK_COLS);
+  const dst = new Uint8Array(blocks * out * 8); // (blocks, out, 8), zero-filled: padding stays 0
+  const fullBlocks = Math.floor(rowBytes / 8);
+  if (rowBytes % 4 === 0 && canonical.byteOffset % 4 === 0) {
+    // Rows are whole 32-bit words: copy two words per block.
+    const src32 = new Uint32Array(canonical.buffer, canonical.byteOffset, canonical.length >> 2);
+    const dst32 = new Uint32Array(dst.buffer);
+    const rowWords = rowBytes >> 2;
+    for (let o = 0; o < out; o++) {
+      const s = o * rowWords;
+      for (let b = 0; b < fullBlocks; b++) {
+        const d = (b * out + o) * 2;
+        dst32[d] = src32[s + 2 * b]!;
+        dst32[d + 1] = src32[s + 2 * b + 1]!;
+      }
+      if (fullBlocks < blocks) dst32[(fullBlocks * out + o) * 2] = src32[s + 2 * fullBlocks]!; // rowBytes % 8 == 4
+    }
+    return dst;
+  }
+  for (let o = 0; o < out; o++) {
+    const s = o * rowBytes;
+    for (let b = 0; b < blocks; b++) {
+      const d = (b * out + o) * 8;
+      const n = Math.min(8, rowBytes - b * 8);
+      for (let k = 0; k < n; k++) dst[d + k] = canonical[s + b * 8 + k]!;
+    }
+  }
+  return dst;
+}
