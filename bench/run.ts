@@ -8,25 +8,11 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { compile } from '../compiler/compile.ts';
 import { formatBytes } from '../compiler/inspect.ts';
-import { encodeModel, randomNormal, valueInfo } from '../test/helpers/onnx-builder.ts';
+import { gemvTables, median } from './gemv.ts';
 
 ortWeb.env.wasm.numThreads = 1;
 
 interface Runner { name: string; run: () => Promise<unknown> }
-
-async function median(run: () => Promise<unknown>, minRuns = 5, minMs = 1500): Promise<number> {
-  await run();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < minRuns || performance.now() - start < minMs) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-    if (times.length >= 200) break;
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 async function compileBundle(model: string, quantize: boolean): Promise<{ dir: string; bytes: number }> {
   const dir = join(mkdtempSync(join(tmpdir(), 'onebitc-bench-')), 'bundle');
@@ -34,9 +20,9 @@ async function compileBundle(model: string, quantize: boolean): Promise<{ dir: s
   return { dir, bytes: result.sizeAfter };
 }
 
-async function onebitRunner(name: string, dir: string, feeds: Record<string, { data: unknown; dims: number[] }>): Promise<Runner> {
+async function onebitRunner(name: string, dir: string, feeds: Record<string, { data: unknown; dims: number[] }>, backend: 'wasm' | 'js' = 'wasm'): Promise<Runner> {
   const { load } = await import(pathToFileURL(join(dir, 'model.js')).href);
-  const model = await load();
+  const model = await load({ backend });
   return { name, run: () => model.run(feeds) };
 }
 
@@ -72,27 +58,12 @@ for (const length of [prompt.length, 64]) {
   const feeds = { input_ids: { data: ids, dims: [1, length] } };
   await table(`stories260K, 1×${length} tokens, full forward (1 thread)`, [
     ...(await ortRunners(readFileSync(STORIES), { input_ids: { type: 'int64', ...feeds.input_ids } })),
-    await onebitRunner('onebitc --no-quantize (js reference kernels)', fp.dir, feeds),
-    await onebitRunner('onebitc 1-bit (js reference kernels)', q.dir, feeds),
+    await onebitRunner('onebitc --no-quantize, wasm', fp.dir, feeds),
+    await onebitRunner('onebitc 1-bit, wasm', q.dir, feeds),
+    await onebitRunner('onebitc 1-bit, js reference kernels', q.dir, feeds, 'js'),
   ]);
 }
 console.log(`\nstories260K weights: ${formatBytes(fp.bytes)} fp32 → ${formatBytes(q.bytes)} with OneBit linears`);
 
-// ---- one Linear, one token (GEMV) ----
-for (const [out, inDim] of [[4096, 4096], [11008, 4096], [4096, 11008]] as const) {
-  const dir = mkdtempSync(join(tmpdir(), 'onebitc-bench-linear-'));
-  const path = join(dir, 'linear.onnx');
-  const model = encodeModel({
-    nodes: [{ name: 'proj/MatMul', opType: 'MatMul', input: ['x', 'proj.weight'], output: ['y'] }],
-    inputs: [valueInfo('x', 1, [1, inDim])], outputs: [valueInfo('y', 1, [1, out])],
-    initializers: [['proj.weight', { dtype: 'float32', dims: [inDim, out], data: randomNormal(inDim * out, 0.02, 1) }]],
-  });
-  const { writeFileSync } = await import('node:fs');
-  writeFileSync(path, model);
-  const bundle = await compileBundle(path, true);
-  const x = randomNormal(inDim, 1, 2);
-  await table(`GEMV ${out}×${inDim}, one token (1 thread); weights ${formatBytes(out * inDim * 4)} fp32 → ${formatBytes(bundle.bytes)} 1-bit`, [
-    ...(await ortRunners(model, { x: { type: 'float32', data: x, dims: [1, inDim] } })),
-    await onebitRunner('onebitc 1-bit (js reference kernel)', bundle.dir, { x: { data: x, dims: [1, inDim] } }),
-  ]);
-}
+// ---- one Linear, one token (GEMV) and a small batch (GEMM) ----
+await gemvTables();

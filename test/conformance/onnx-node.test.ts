@@ -13,6 +13,9 @@ import { formatDiagnostic } from '../../compiler/ir/diagnostics.ts';
 import { inferShapes } from '../../compiler/ir/infer-shapes.ts';
 import { verifyModel } from '../../compiler/ir/verify.ts';
 import { Interpreter } from '../../runtime/execute.ts';
+import type { TensorSpec } from '../../runtime/plan.ts';
+import { WasmBackend } from '../../runtime/wasm/backend.ts';
+import { emitWasm } from '../../compiler/codegen/wasm/emit-wasm.ts';
 import { KERNELS, SUPPORTED_OPS } from '../../runtime/kernels/index.ts';
 import { mismatch } from '../helpers/compare.ts';
 import { KNOWN_SKIPS, OPS_WITHOUT_CASES } from './known-skips.ts';
@@ -41,12 +44,23 @@ function listCases(): Case[] {
 const cases = listCases();
 const supported = new Set(SUPPORTED_OPS);
 
-async function runCase(c: Case): Promise<string | undefined> {
+/** Symbol values of this run: each symbolic dim of the plan's inputs bound to the feed's size. */
+function symbolValues(specs: readonly TensorSpec[], inputs: readonly Tensor[]): Map<string, number> {
+  const symbols = new Map<string, number>();
+  specs.forEach((spec, i) => spec.dims.forEach((d, a) => { if (typeof d === 'string') symbols.set(d, inputs[i]!.dims[a]!); }));
+  return symbols;
+}
+
+/** Runs a case on the reference kernels and, where the compiler picks WASM kernels for it, on those too. */
+async function runCase(c: Case, viaWasm: string[]): Promise<string | undefined> {
   const model = await importOnnx(join(c.dir, 'model.onnx'));
   const problems = [...verifyModel(model, { supportedOps: SUPPORTED_OPS }), ...inferShapes(model)].filter((d) => d.severity === 'error');
   if (problems.length) return problems.map(formatDiagnostic).join('; ');
   const { plan, weights } = buildPlan(model, 'weights.safetensors');
   const interpreter = new Interpreter(KERNELS, plan.opset);
+  const wasm = emitWasm(model);
+  const backend = wasm && await WasmBackend.create(wasm.plan, wasm.binary, new Map(weights));
+  if (backend) viaWasm.push(c.name);
   const sets = readdirSync(c.dir).filter((d) => d.startsWith('test_data_set_')).sort();
   for (const set of sets) {
     const read = (prefix: string) => readdirSync(join(c.dir, set)).filter((f) => f.startsWith(prefix)).sort((a, b) => parseInt(a.slice(prefix.length)) - parseInt(b.slice(prefix.length)))
@@ -56,10 +70,14 @@ async function runCase(c: Case): Promise<string | undefined> {
     const inputs = read('input_').map((t, i) => asDeclared(t, plan.graph.inputs[i]!));
     const expected = read('output_').map((t, i) => asDeclared(t, plan.graph.outputs[i]!));
     const feeds = new Map<string, Tensor>(plan.graph.inputs.map((name, i) => [name, inputs[i]!]));
-    const actual = interpreter.run(plan.graph, feeds, Interpreter.constants(new Map(weights)));
+    const constants = Interpreter.constants(new Map(weights));
+    const actual = interpreter.run(plan.graph, feeds, constants);
+    const fromWasm = backend && interpreter.run(plan.graph, feeds, constants, backend.hooks(symbolValues(plan.inputs, inputs)));
     for (let i = 0; i < expected.length; i++) {
       const why = mismatch(actual[i]!, expected[i]!);
       if (why) return `${set}: output '${plan.graph.outputs[i]}': ${why}`;
+      const whyWasm = fromWasm && mismatch(fromWasm[i]!, expected[i]!);
+      if (whyWasm) return `${set}: output '${plan.graph.outputs[i]}' with WASM kernels: ${whyWasm}`;
       const inferred = model.graph.types.get(plan.graph.outputs[i]!);
       if (inferred && inferred.dtype !== expected[i]!.dtype) return `inferred dtype ${inferred.dtype} for '${plan.graph.outputs[i]}', actual ${expected[i]!.dtype}`;
       const shape = inferred?.shape;
@@ -79,14 +97,15 @@ for (const op of SUPPORTED_OPS.filter((o) => !(o in OPS_WITHOUT_CASES))) {
     let passed = 0;
     const failed: string[] = [];
     const skipped: string[] = [];
+    const viaWasm: string[] = [];
     for (const c of mine) {
       const reason = KNOWN_SKIPS[c.name] ?? (c.nonTensor ? NON_TENSOR : undefined);
       if (reason) { skipped.push(`${c.name} (${reason})`); continue; }
-      const why = await runCase(c).catch((e: Error) => `${e.name}: ${e.message}`);
+      const why = await runCase(c, viaWasm).catch((e: Error) => `${e.name}: ${e.message}`);
       if (why) failed.push(`${c.name}: ${why}`);
       else passed++;
     }
-    t.log(`${op}: ${mine.length} cases, ${passed} passed, ${failed.length} failed, ${skipped.length} skipped${skipped.length ? `: ${skipped.join('; ')}` : ''}`);
+    t.log(`${op}: ${mine.length} cases, ${passed} passed (${viaWasm.length} also with WASM kernels), ${failed.length} failed, ${skipped.length} skipped${skipped.length ? `: ${skipped.join('; ')}` : ''}`);
     for (const f of failed) t.log(`FAIL ${f}`);
     t.deepEqual(failed, []);
     t.true(passed > 0, `${op} has no passing conformance case`);

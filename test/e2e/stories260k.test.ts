@@ -67,7 +67,7 @@ test('the same input gives byte-identical bundles', (t) => {
   const b = join(tempDir('b'), 'b');
   t.is(onebitc(MODEL, '-o', a).code, 0);
   t.is(onebitc(MODEL, '-o', b).code, 0);
-  for (const f of ['model.js', 'model.d.ts', 'weights.safetensors', 'manifest.json']) {
+  for (const f of ['model.js', 'model.d.ts', 'model.wasm', 'weights.safetensors', 'manifest.json']) {
     t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
   }
 });

@@ -27,8 +27,9 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
   file.addInterface({
     name: 'LoadOptions', isExported: true,
     properties: [
-      { name: 'backend', hasQuestionToken: true, type: backends.map((b) => JSON.stringify(b)).join(' | '), docs: ["Which kernels run the model; 'auto' picks the fastest available."] },
+      { name: 'backend', hasQuestionToken: true, type: backends.map((b) => JSON.stringify(b)).join(' | '), docs: ["Which kernels run the model: 'wasm' (model.wasm's SIMD kernels), 'js' (the reference kernels); 'auto' picks the fastest the engine supports."] },
       { name: 'weights', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of weights.safetensors, when not loaded from beside model.js.'] },
+      { name: 'wasm', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of model.wasm, when not loaded from beside model.js.'] },
     ],
   });
   file.addInterface({
@@ -36,7 +37,8 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
     properties: [
       { name: 'inputs', isReadonly: true, type: 'typeof inputs' },
       { name: 'outputs', isReadonly: true, type: 'typeof outputs' },
-      { name: 'backend', isReadonly: true, type: backends.filter((b) => b !== 'auto').map((b) => JSON.stringify(b)).join(' | ') },
+      { name: 'backend', isReadonly: true, type: backends.filter((b) => b !== 'auto').map((b) => JSON.stringify(b)).join(' | '), docs: ['The backend that runs the model.'] },
+      { name: 'wasmCalls', isReadonly: true, type: 'ReadonlyMap<string, number>', docs: ["WASM kernel calls of the last run, by kind ('js-fallback': nodes whose shapes the WASM kernel did not take)."] },
     ],
     methods: [
       { name: 'run', parameters: [{ name: 'feeds', type: 'Inputs' }], returnType: 'Promise<Outputs>', docs: ['Runs the model on one set of feeds.'] },

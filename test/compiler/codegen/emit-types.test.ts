@@ -3,7 +3,7 @@ import test from 'ava';
 import { Project } from 'ts-morph';
 import { emitTypes } from '../../../compiler/codegen/js/emit-types.ts';
 
-const types = emitTypes('// test header', [{ name: 'input_ids', dtype: 'int64', dims: ['batch', 'sequence'] }], [{ name: 'logits', dtype: 'float32', dims: ['batch', 'sequence', 512] }], ['auto', 'js']);
+const types = emitTypes('// test header', [{ name: 'input_ids', dtype: 'int64', dims: ['batch', 'sequence'] }], [{ name: 'logits', dtype: 'float32', dims: ['batch', 'sequence', 512] }], ['auto', 'wasm', 'js']);
 
 function diagnostics(user: string): string[] {
   const project = new Project({ useInMemoryFileSystem: true, compilerOptions: { strict: true, target: 99, lib: ['lib.es2022.d.ts'] } });
