@@ -65,3 +65,9 @@ export function randomNormal(length: number, std: number, seed: number): Float32
   for (let i = 0; i < length; i++) out[i] = (next() + next() + next() + next() - 2) * std * Math.sqrt(3);
   return out;
 }
+
+/** Uniform values in [lo, hi). */
+export function randomUniform(length: number, lo: number, hi: number, seed: number): Float32Array {
+  const next = rng(seed);
+  return Float32Array.from({ length }, () => lo + (hi - lo) * next());
+}

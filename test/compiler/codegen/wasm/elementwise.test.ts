@@ -5,24 +5,10 @@ import { tensor } from '../../../../formats/tensor.ts';
 import { addBinary, addUnary, BINARY_OPS, UNARY_OPS } from '../../../../compiler/codegen/wasm/elementwise.ts';
 import type { BinaryOp, UnaryOp } from '../../../../compiler/codegen/wasm/elementwise.ts';
 import { runKernel } from '../../../helpers/kernels.ts';
+import { randomUniform as uniform, rng } from '../../../helpers/onnx-builder.ts';
 import { instantiateKernels } from '../../../helpers/wasm.ts';
 import type { KernelInstance } from '../../../helpers/wasm.ts';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const uniform = (n: number, lo: number, hi: number, seed: number): Float32Array => {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-};
 
 const MEMORY = 8 * 1024 * 1024;
 
