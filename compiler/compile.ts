@@ -2,7 +2,7 @@
 // find linears → OneBit rewrite → remove unused → verify → codegen → write bundle.
 import { stat, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import type { Tensor } from '../formats/tensor.ts';
+import { byteSizeOf } from '../formats/tensor.ts';
 import { SUPPORTED_OPS } from '../runtime/kernels/index.ts';
 import { BACKENDS } from '../runtime/model.ts';
 import { writeBundle } from './bundle/write-bundle.ts';
@@ -77,11 +77,10 @@ export const MANIFEST_FORMAT_VERSION = 1;
 export const TARGETS = ['wasm'] as const;
 export type Target = (typeof TARGETS)[number];
 
-const bytesOf = (t: Tensor) => (t.dtype === 'string' ? 0 : (t.data as ArrayBufferView).byteLength);
 
 function constantBytes(model: IrModel): number {
   let n = 0;
-  for (const g of allGraphs(model.graph)) for (const t of g.initializers.values()) n += bytesOf(t);
+  for (const g of allGraphs(model.graph)) for (const t of g.initializers.values()) n += byteSizeOf(t);
   return n;
 }
 
@@ -137,14 +136,14 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   const wasm = targets.includes('wasm') ? emitWasm(model) : undefined;
   step('codegen-wasm');
   if (wasm && debug >= 2) log(`--- ${WASM_FILE} ---\n${wasm.text}`);
-  const plan = buildPlan(model, 'weights.safetensors', wasm?.plan);
+  const plan = buildPlan(model, 'weights.safetensors', { ...(wasm ? { wasm: wasm.plan } : {}) });
   const source = planSource(plan.plan);
   if (debug >= 2) log(`--- plan ---\n${source}`);
   const modelJs = await bundleModelJs(source, header);
   const inputs = model.graph.inputs.map((v) => ({ name: v.name, dtype: v.dtype, dims: v.shape ?? [] }));
   const outputs = model.graph.outputs.map((v) => ({ name: v.name, dtype: v.dtype, dims: v.shape ?? [] }));
   const types = emitTypes(header, inputs, outputs, BACKENDS);
-  const sizeAfter = plan.weights.reduce((n, [, t]) => n + bytesOf(t), 0);
+  const sizeAfter = plan.weights.reduce((n, [, t]) => n + byteSizeOf(t), 0);
 
   const manifest: Manifest = {
     format: 'onebitc-bundle',

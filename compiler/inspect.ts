@@ -1,6 +1,7 @@
 // `onebitc inspect`: what a model (or a compiled bundle) holds: inputs, outputs, ops, every Linear and its size.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { byteSizeOf } from '../formats/tensor.ts';
 import { SUPPORTED_OPS } from '../runtime/kernels/index.ts';
 import { importModel } from './compile.ts';
 import type { Manifest } from './compile.ts';
@@ -54,7 +55,7 @@ export async function inspect(path: string): Promise<string> {
   lines.push(`linears (${layers.size}):`);
   for (const s of layers.values()) {
     const w = s.scope.constant(s.weight)!;
-    const bytes = (w.data as ArrayBufferView).byteLength;
+    const bytes = byteSizeOf(w);
     before += bytes;
     after += onebitBytes(s.out, s.in);
     lines.push(`  ${s.layer}  ${s.out}×${s.in}  ${s.source}  ${w.dtype}  ${formatBytes(bytes)} → ${formatBytes(onebitBytes(s.out, s.in))}  (node ${s.node.name}, weight ${s.weight})`);

@@ -1,6 +1,6 @@
 // The tensor every layer passes around: onnxruntime-style `{ dtype, dims, data }`, row-major.
 import type { DType, TensorData, TensorDataByType } from './dtype.ts';
-import { allocate } from './dtype.ts';
+import { allocate, DTYPE_BYTES } from './dtype.ts';
 
 export interface Tensor<T extends DType = DType> {
   readonly dtype: T;
@@ -32,3 +32,8 @@ export function stridesOf(dims: readonly number[]): number[] {
 }
 
 export type { DType, TensorData };
+
+/** Bytes of a numeric tensor's data, from its dtype and dims (no need to touch lazily loaded data). */
+export function byteSizeOf(t: { readonly dtype: DType; readonly dims: readonly number[] }): number {
+  return t.dtype === 'string' ? 0 : sizeOf(t.dims) * DTYPE_BYTES[t.dtype];
+}

@@ -1,5 +1,6 @@
 // A loaded model: validates feeds against the plan's input specs and runs the plan.
 import type { DType, TensorData } from '../formats/dtype.ts';
+import { halfToFloat32 } from '../formats/dtype.ts';
 import { parseSafetensors } from '../formats/safetensors/read-buffer.ts';
 import type { Tensor } from '../formats/tensor.ts';
 import { sizeOf } from '../formats/tensor.ts';
@@ -103,6 +104,15 @@ export class Model {
   }
 }
 
+/** Widens the constants stored at half precision that the graph uses as float32 (plan.weights.widen). */
+export function widenStoredConstants(plan: Plan, constants: Map<string, Tensor>): void {
+  for (const name of plan.weights.widen ?? []) {
+    const t = constants.get(name);
+    if (t?.dtype !== 'float16' && t?.dtype !== 'bfloat16') throw new Error(`${plan.weights.file}: '${name}' should be stored as float16 or bfloat16`);
+    constants.set(name, { dtype: 'float32', dims: t.dims, data: halfToFloat32(t.dtype, t.data as Uint16Array) });
+  }
+}
+
 export async function loadModel(plan: Plan, base: string | URL, options: LoadOptions = {}): Promise<Model> {
   if (plan.format !== PLAN_FORMAT) {
     throw new Error(`${plan.model}: plan format ${plan.format} is not supported by this runtime (expects ${PLAN_FORMAT}); recompile with the same onebitc version`);
@@ -116,6 +126,7 @@ export async function loadModel(plan: Plan, base: string | URL, options: LoadOpt
     : await loadBytes(new URL(plan.weights.file, base));
   const constants = new Map<string, Tensor>(Object.entries(plan.graph.initializers ?? {}));
   for (const [name, t] of parseSafetensors(bytes, plan.weights.file)) constants.set(name, t);
+  widenStoredConstants(plan, constants);
   let wasm: WasmBackend | undefined;
   if (backend === 'wasm' && !plan.wasm) throw new Error(`${plan.model}: this bundle has no WASM target; backends: auto, js`);
   if (plan.wasm && (backend === 'wasm' || (backend === 'auto' && hasSimd128()))) {

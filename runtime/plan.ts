@@ -22,8 +22,11 @@ export interface Plan {
   readonly outputs: readonly TensorSpec[];
   /** The main graph; its constants are the tensors of `weights` plus its own inline `initializers`. */
   readonly graph: RuntimeGraph;
-  /** The safetensors file beside model.js holding the constants. */
-  readonly weights: { readonly file: string; readonly bytes: number };
+  /**
+   * The safetensors file beside model.js holding the constants; `widen` names the ones stored at half
+   * precision that the graph uses as float32 (widened once at load).
+   */
+  readonly weights: { readonly file: string; readonly bytes: number; readonly widen?: readonly string[] };
   readonly wasm?: WasmPlan;
 }
 

@@ -1,7 +1,10 @@
 // Evaluates nodes whose inputs are all constants (e.g. Transpose/Cast/Identity on a weight) with the
 // reference kernels, so later passes see the weight itself. Growth is capped so folding never bloats a model.
 import type { Tensor } from '../../formats/tensor.ts';
+import { ONNX_DATA_TYPE } from '../../formats/dtype.ts';
 import { sizeOf } from '../../formats/tensor.ts';
+import type { HalfTensor } from '../../formats/widened-tensor.ts';
+import { WidenedTensor } from '../../formats/widened-tensor.ts';
 import type { AttrValue } from '../../runtime/graph.ts';
 import { Attributes } from '../../runtime/kernel.ts';
 import { KERNELS } from '../../runtime/kernels/index.ts';
@@ -27,6 +30,15 @@ export function foldConstants(model: IrModel): number {
         const t = scope.constant(name);
         if (!t) return true;
         inputs.push(t);
+      }
+      const source = inputs[0];
+      if (node.op === 'Cast' && node.attrs['to'] === ONNX_DATA_TYPE.float32 && (source?.dtype === 'float16' || source?.dtype === 'bfloat16')) {
+        // A half-precision weight used as float32: a lazy view, so no float32 copy is ever held.
+        const widened = new WidenedTensor(source as HalfTensor);
+        graph.initializers.set(node.outputs[0]!, widened);
+        graph.types.set(node.outputs[0]!, { dtype: 'float32', shape: [...widened.dims] });
+        folded++;
+        return false;
       }
       const inputSize = inputs.reduce((n, t) => n + (t ? sizeOf(t.dims) : 0), 0);
       let outputs: Tensor[];

@@ -1,7 +1,7 @@
 // Recognises the RMSNorm that PyTorch exports for Llama-style models and replaces it by one RMSNorm node:
 //   Pow(x, 2) → ReduceMean(last axis, keepdims) → Add(eps) → Sqrt → Div(1, ·) | Reciprocal → Mul(x, ·) [→ Mul(weight, ·)]
 // (also x / Sqrt(...) directly). Every intermediate value must have no other reader.
-import type { Tensor } from '../../formats/tensor.ts';
+import { floatScalar, smallInts } from '../ir/constant-values.ts';
 import type { IrGraph, IrModel, IrNode } from '../ir/graph.ts';
 import { defaultOpset } from '../ir/graph.ts';
 import { countReads, GraphScope } from '../ir/scope.ts';
@@ -9,8 +9,7 @@ import { countReads, GraphScope } from '../ir/scope.ts';
 export const RMS_NORM_OP = 'RMSNorm';
 export const ONEBITC_DOMAIN = 'ai.onebitc';
 
-const scalar = (t: Tensor | undefined): number | undefined =>
-  t && t.data.length === 1 && (t.dtype === 'float32' || t.dtype === 'float64') ? Number(t.data[0]) : undefined;
+const scalar = floatScalar;
 
 export function fuseRmsNorm(model: IrModel): number {
   const reads = countReads(model.graph);
@@ -75,7 +74,7 @@ export function fuseRmsNorm(model: IrModel): number {
 
 function isLastAxisKeepDims(mean: IrNode, scope: GraphScope, rank: number, opset: number): boolean {
   if (mean.attrs['keepdims'] === 0) return false;
-  const axes = opset >= 18 && mean.inputs[1] ? [...(scope.constant(mean.inputs[1])?.data ?? [])].map(Number) : mean.attrs['axes'];
+  const axes = opset >= 18 && mean.inputs[1] ? smallInts(scope.constant(mean.inputs[1])) : mean.attrs['axes'];
   return Array.isArray(axes) && axes.length === 1 && (axes[0] === -1 || axes[0] === rank - 1);
 }
 

@@ -5,7 +5,7 @@ import picomatch from 'picomatch';
 import type { DType } from '../../formats/dtype.ts';
 import { float32ToHalf, halfToFloat32, ONNX_DATA_TYPE } from '../../formats/dtype.ts';
 import type { Tensor } from '../../formats/tensor.ts';
-import { tensor } from '../../formats/tensor.ts';
+import { byteSizeOf, sizeOf, tensor } from '../../formats/tensor.ts';
 import type { FitReport } from '../onebit/fit-report.ts';
 import { fitReport } from '../onebit/fit-report.ts';
 import type { SvidProgress } from '../onebit/svid.ts';
@@ -55,7 +55,7 @@ export function rewriteLinearToOnebit(model: IrModel, sites: readonly LinearSite
       const w = site.scope.constant(site.weight)!;
       report = {
         layer: site.layer, nodes: [], weight: site.weight, transposed: site.transposed, source: site.source, out: site.out, in: site.in,
-        bytesBefore: w.data.length * bytesPerElement(w.dtype), bytesAfter: 0, kept: false,
+        bytesBefore: byteSizeOf(w), bytesAfter: 0, kept: false,
       };
       reports.set(site.layer, report);
     }
@@ -75,10 +75,6 @@ export function rewriteLinearToOnebit(model: IrModel, sites: readonly LinearSite
     replaceNode(site);
   }
   return [...reports.values()];
-}
-
-function bytesPerElement(dtype: DType): number {
-  return dtype === 'float64' || dtype === 'int64' ? 8 : dtype === 'float16' || dtype === 'bfloat16' ? 2 : 4;
 }
 
 /** W as float32 [out, in], whatever the stored dtype and orientation. */
@@ -156,7 +152,7 @@ function replaceNode(site: LinearSite): void {
     const cName = node.inputs[2];
     const c = cName ? scope.constant(cName) : undefined;
     if (cName && beta !== 0) {
-      if (c && (c.data.length === 1 || c.data.length === site.out) && (c.dims.length < 2 || (c.dims.length === 2 && c.dims[0] === 1))) {
+      if (c && (sizeOf(c.dims) === 1 || sizeOf(c.dims) === site.out) && (c.dims.length < 2 || (c.dims.length === 2 && c.dims[0] === 1))) {
         const values = toFloat32(c);
         const b = new Float32Array(site.out);
         for (let o = 0; o < site.out; o++) b[o] = beta * values[values.length === 1 ? 0 : o]!;

@@ -13,6 +13,7 @@ import { formatDiagnostic } from '../../compiler/ir/diagnostics.ts';
 import { inferShapes } from '../../compiler/ir/infer-shapes.ts';
 import { verifyModel } from '../../compiler/ir/verify.ts';
 import { Interpreter } from '../../runtime/execute.ts';
+import { widenStoredConstants } from '../../runtime/model.ts';
 import type { TensorSpec } from '../../runtime/plan.ts';
 import { WasmBackend } from '../../runtime/wasm/backend.ts';
 import { emitWasm } from '../../compiler/codegen/wasm/emit-wasm.ts';
@@ -56,7 +57,9 @@ async function runCase(c: Case, viaWasm: string[]): Promise<string | undefined> 
   const model = await importOnnx(join(c.dir, 'model.onnx'));
   const problems = [...verifyModel(model, { supportedOps: SUPPORTED_OPS }), ...inferShapes(model)].filter((d) => d.severity === 'error');
   if (problems.length) return problems.map(formatDiagnostic).join('; ');
-  const { plan, weights } = buildPlan(model, 'weights.safetensors');
+  const { plan, weights: stored } = buildPlan(model, 'weights.safetensors');
+  const weights = new Map(stored);
+  widenStoredConstants(plan, weights);
   const interpreter = new Interpreter(KERNELS, plan.opset);
   const wasm = emitWasm(model);
   const backend = wasm && await WasmBackend.create(wasm.plan, wasm.binary, new Map(weights));

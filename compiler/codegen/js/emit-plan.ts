@@ -4,6 +4,8 @@
 // cannot hold, stay inline.
 import { basename } from 'node:path';
 import type { Tensor } from '../../../formats/tensor.ts';
+import { byteSizeOf } from '../../../formats/tensor.ts';
+import { NarrowedTensor, WidenedTensor } from '../../../formats/widened-tensor.ts';
 import type { AttrValue, GraphNode, RuntimeGraph } from '../../../runtime/graph.ts';
 import { isRuntimeGraph } from '../../../runtime/graph.ts';
 import type { Plan, TensorSpec, WasmPlan } from '../../../runtime/plan.ts';
@@ -14,11 +16,24 @@ import { defaultOpset, isIrGraph } from '../../ir/graph.ts';
 
 export interface BuiltPlan {
   plan: Plan;
-  /** Tensors for weights.safetensors, sorted by name. */
+  /** Tensors for weights.safetensors as stored (half-precision ones narrowed), sorted by name. */
   weights: [string, Tensor][];
 }
 
-export function buildPlan(model: IrModel, weightsFile: string, wasm?: WasmPlan): BuiltPlan {
+export interface PlanOptions {
+  wasm?: WasmPlan;
+  /** Float32 constants to store at half precision (widened at load). */
+  storeHalf?: (name: string, tensor: Tensor) => boolean;
+}
+
+/** How a constant is stored: half-precision views keep their source bytes; others may be narrowed. */
+function stored(name: string, t: Tensor, options: PlanOptions): { tensor: Tensor; widen: boolean } {
+  if (t instanceof WidenedTensor) return { tensor: t.source, widen: true };
+  if (t.dtype === 'float32' && options.storeHalf?.(name, t)) return { tensor: new NarrowedTensor(t as Tensor<'float32'>), widen: true };
+  return { tensor: t, widen: false };
+}
+
+export function buildPlan(model: IrModel, weightsFile: string, options: PlanOptions = {}): BuiltPlan {
   const weights = new Map<string, Tensor>();
   const inline: Record<string, Tensor> = {};
   const hoist = (graph: IrGraph) => {
@@ -31,7 +46,8 @@ export function buildPlan(model: IrModel, weightsFile: string, wasm?: WasmPlan):
     }
   };
   const graph = { ...convertGraph(model.graph, hoist), initializers: inline };
-  const sorted = [...weights].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const sorted = [...weights].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, t]) => [name, stored(name, t, options)] as const);
+  const widen = sorted.filter(([, s]) => s.widen).map(([name]) => name);
   const spec = (v: ValueInfo): TensorSpec => ({ name: v.name, dtype: v.dtype, dims: v.shape ?? [] });
   const plan: Plan = {
     format: PLAN_FORMAT,
@@ -40,10 +56,10 @@ export function buildPlan(model: IrModel, weightsFile: string, wasm?: WasmPlan):
     inputs: model.graph.inputs.map(spec),
     outputs: model.graph.outputs.map(spec),
     graph,
-    weights: { file: weightsFile, bytes: sorted.reduce((n, [, t]) => n + (t.data as ArrayBufferView).byteLength, 0) },
-    ...(wasm ? { wasm } : {}),
+    weights: { file: weightsFile, bytes: sorted.reduce((n, [, s]) => n + byteSizeOf(s.tensor), 0), ...(widen.length ? { widen } : {}) },
+    ...(options.wasm ? { wasm: options.wasm } : {}),
   };
-  return { plan, weights: sorted };
+  return { plan, weights: sorted.map(([name, s]) => [name, s.tensor]) };
 }
 
 function convertGraph(graph: IrGraph, hoist: (g: IrGraph) => void): RuntimeGraph {

@@ -2,6 +2,7 @@
 // memory layout — a reserved first KiB, the constants the kernels read (placed at load straight from
 // weights.safetensors), one scratch region, then the activation arena. Arena values share slots when their
 // lifetimes (in node order) do not overlap; slot sizes follow from the feeds' symbols at run time.
+import { sizeOf } from '../../../formats/tensor.ts';
 import type { WasmCall, WasmConstant, WasmPlan } from '../../../runtime/plan.ts';
 import { onebitLayoutBytes } from '../../../runtime/wasm/onebit-layout.ts';
 import type { IrModel } from '../../ir/graph.ts';
@@ -49,7 +50,7 @@ export function emitWasm(model: IrModel): EmittedWasm | undefined {
       const { in: inDim, out } = c.sizes as { in: number; out: number };
       return [i, place(name, 'onebit-signs', onebitLayoutBytes(out, inDim), { out, in: inDim })];
     }
-    return [i, place(name, 'f32', t.data.length * 4)];
+    return [i, place(name, 'f32', sizeOf(t.dims) * 4)];
   }));
   const withConstants = choices.map((c) => ({ choice: c, offsets: constantOffsets(c) }));
 

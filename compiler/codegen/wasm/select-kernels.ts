@@ -7,6 +7,7 @@ import { symbolsOf } from '../../../runtime/dims.ts';
 import type { WasmCallKind } from '../../../runtime/plan.ts';
 import type { IrGraph, IrModel, IrNode, ValueType } from '../../ir/graph.ts';
 import { defaultOpset } from '../../ir/graph.ts';
+import { floatScalar, smallInts } from '../../ir/constant-values.ts';
 
 export interface KernelChoice {
   node: IrNode;
@@ -79,13 +80,13 @@ function choose(node: IrNode, graph: IrGraph, opset: number, constant: (n: strin
       return f32(a) && (axis === -1 || axis === rank(a!) - 1) ? pick('softmax', []) : undefined;
     }
     case 'ReduceMean': {
-      const axes = opset >= 18 ? (node.inputs[1] ? [...(constant(node.inputs[1])?.data ?? [])].map(Number) : undefined) : node.attrs['axes'];
+      const axes = opset >= 18 ? (node.inputs[1] ? smallInts(constant(node.inputs[1])) : undefined) : node.attrs['axes'];
       const last = Array.isArray(axes) && axes.length === 1 && (axes[0] === -1 || axes[0] === rank(a!) - 1);
       return f32(a) && last && node.attrs['keepdims'] !== 0 ? pick('reduce-mean', []) : undefined;
     }
     case 'Pow': {
       const e = constant(b);
-      const exponent = e && e.data.length === 1 && e.dtype === 'float32' ? Number(e.data[0]) : undefined;
+      const exponent = floatScalar(e);
       if (!f32(a)) return undefined;
       if (exponent === 2) return { ...pick('unary', [], {}, 'Square'), node: { ...node, inputs: [a!] } };
       if (exponent === 0.5) return { ...pick('unary', [], {}, 'Sqrt'), node: { ...node, inputs: [a!] } };
