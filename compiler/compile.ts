@@ -12,7 +12,7 @@ import { bundleModelJs } from './codegen/js/bundle-model-js.ts';
 import { buildPlan, planSource } from './codegen/js/emit-plan.ts';
 import { emitTypes } from './codegen/js/emit-types.ts';
 import { emitWasm, WASM_FILE } from './codegen/wasm/emit-wasm.ts';
-import { importOnnx } from './import/onnx.ts';
+import { importModel } from './import/import-model.ts';
 import { CompileError, throwIfErrors } from './ir/diagnostics.ts';
 import type { Diagnostic } from './ir/diagnostics.ts';
 import type { IrModel } from './ir/graph.ts';
@@ -35,6 +35,13 @@ export interface CompileOptions {
   quantize?: boolean;
   /** Globs of node/weight/layer names to keep in full precision (`*` matches across `/` and `.`). */
   keep?: readonly string[];
+  /** Quantize the LM head of a checkpoint language model too (the paper keeps it in fp16). */
+  quantizeHead?: boolean;
+  /**
+   * Store full-precision weights as fp16 (widened at load). Default: on for checkpoint language models made
+   * 1-bit (the paper's setting), off otherwise.
+   */
+  fp16?: boolean;
   /** Kernels to generate besides the reference ones (default ['wasm']; [] gives a reference-only bundle). */
   targets?: readonly Target[];
   /** Progress of long steps (per layer SVID), for a progress bar. */
@@ -73,6 +80,8 @@ export interface Manifest {
 }
 
 export const MANIFEST_FORMAT_VERSION = 1;
+export const TOKENIZER_FILE = 'tokenizer.json';
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 export const TARGETS = ['wasm'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -82,15 +91,6 @@ function constantBytes(model: IrModel): number {
   let n = 0;
   for (const g of allGraphs(model.graph)) for (const t of g.initializers.values()) n += byteSizeOf(t);
   return n;
-}
-
-export async function importModel(input: string): Promise<IrModel> {
-  const info = await stat(input).catch(() => undefined);
-  if (!info) throw new CompileError([{ severity: 'error', file: input, message: 'no such file or folder' }]);
-  if (info.isDirectory() || extname(input) === '.safetensors') {
-    throw new CompileError([{ severity: 'error', file: input, message: 'Hugging Face folders and .safetensors inputs are not supported by this version', hint: 'pass an .onnx model' }]);
-  }
-  return importOnnx(input);
 }
 
 export async function compile(input: string, options: CompileOptions): Promise<CompileResult> {
@@ -106,7 +106,8 @@ export async function compile(input: string, options: CompileOptions): Promise<C
     for (const d of diagnostics) if (!warnings.some((w) => w.message === d.message && w.node === d.node)) warnings.push(d);
   };
 
-  const model = await importModel(input);
+  const imported = await importModel(input);
+  const { model, lm } = imported;
   step('import', model);
   const sizeBefore = constantBytes(model);
   check(verifyModel(model, { supportedOps: SUPPORTED_OPS }));
@@ -120,8 +121,10 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   let layers: LayerReport[] = [];
   if (options.quantize !== false) {
     const sites = findLinears(model);
+    // Paper default for language models from checkpoints: the LM head stays in higher precision.
+    const keepHead = imported.headWeight && !options.quantizeHead ? [imported.headWeight] : [];
     layers = rewriteLinearToOnebit(model, sites, {
-      keep: options.keep ?? [],
+      keep: [...(options.keep ?? []), ...keepHead],
       onLayer: (e) => options.onProgress?.({ kind: 'layer', ...e }),
     });
     step('rewrite-linear-to-onebit', model);
@@ -136,7 +139,15 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   const wasm = targets.includes('wasm') ? emitWasm(model) : undefined;
   step('codegen-wasm');
   if (wasm && debug >= 2) log(`--- ${WASM_FILE} ---\n${wasm.text}`);
-  const plan = buildPlan(model, 'weights.safetensors', { ...(wasm ? { wasm: wasm.plan } : {}) });
+  // Full-precision weights are stored as fp16 when asked, and by default for checkpoint LMs turned 1-bit
+  // (the paper keeps embeddings, norms and the head in fp16); the runtime widens them at load.
+  const half = options.fp16 ?? (options.quantize !== false && imported.checkpointWeights !== undefined);
+  const storeHalf = half ? (name: string) => imported.checkpointWeights?.has(name) ?? true : undefined;
+  const plan = buildPlan(model, 'weights.safetensors', {
+    ...(wasm ? { wasm: wasm.plan } : {}),
+    ...(storeHalf ? { storeHalf } : {}),
+    ...(lm ? { lm: { tokenizer: TOKENIZER_FILE, ...(lm.bos !== undefined ? { bos: lm.bos } : {}), eos: lm.eos, contextLength: lm.contextLength, cache: lm.cache } } : {}),
+  });
   const source = planSource(plan.plan);
   if (debug >= 2) log(`--- plan ---\n${source}`);
   const modelJs = await bundleModelJs(source, header);
@@ -166,6 +177,8 @@ export async function compile(input: string, options: CompileOptions): Promise<C
     ['model.js', modelJs],
     ['model.d.ts', types],
     ...(wasm ? [[WASM_FILE, wasm.binary] as [string, BundleFile]] : []),
+    ...(lm ? [[TOKENIZER_FILE, lm.tokenizer] as [string, BundleFile]] : []),
+    ...(lm?.tokenizerConfig ? [[TOKENIZER_CONFIG_FILE, lm.tokenizerConfig] as [string, BundleFile]] : []),
     ['weights.safetensors', async (path) => { manifest.files['weights.safetensors'] = { bytes: await writeWeights(path, plan.weights, header.replace(/^\/\/ /, '')) }; }],
   ]);
   files.set('manifest.json', async (path) => {

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { byteSizeOf } from '../formats/tensor.ts';
 import { SUPPORTED_OPS } from '../runtime/kernels/index.ts';
-import { importModel } from './compile.ts';
+import { importModel } from './import/import-model.ts';
 import type { Manifest } from './compile.ts';
 import { formatDiagnostic } from './ir/diagnostics.ts';
 import type { Dim } from './ir/graph.ts';
@@ -35,11 +35,11 @@ export async function inspect(path: string): Promise<string> {
     const manifest = await readFile(join(path, 'manifest.json'), 'utf8').catch(() => undefined);
     if (manifest) return inspectBundle(path, JSON.parse(manifest) as Manifest);
   }
-  const model = await importModel(path);
+  const { model } = await importModel(path);
   const lines: string[] = [];
   const diagnostics = [...verifyModel(model, { supportedOps: SUPPORTED_OPS }), ...inferShapes(model)];
   foldConstants(model);
-  lines.push(`${path}: ONNX, opsets ${Object.entries(model.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}${model.source.producer ? `, from ${model.source.producer}` : ''}`);
+  lines.push(`${path}: ${model.source.format === 'onnx' ? 'ONNX' : 'Hugging Face checkpoint'}, opsets ${Object.entries(model.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}${model.source.producer ? `, from ${model.source.producer}` : ''}`);
   lines.push('inputs:');
   for (const v of model.graph.inputs) lines.push(`  ${v.name}: ${v.dtype} ${shape(v.shape)}`);
   lines.push('outputs:');

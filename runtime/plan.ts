@@ -28,6 +28,19 @@ export interface Plan {
    */
   readonly weights: { readonly file: string; readonly bytes: number; readonly widen?: readonly string[] };
   readonly wasm?: WasmPlan;
+  /** Present for language models whose tokenizer the bundle ships. */
+  readonly lm?: LmPlan;
+}
+
+export interface LmPlan {
+  /** tokenizer.json beside model.js. */
+  readonly tokenizer: string;
+  readonly bos?: number;
+  readonly eos: readonly number[];
+  /** Longest context the model supports (max_position_embeddings). */
+  readonly contextLength: number;
+  /** The graph takes and returns a KV cache (past_key_values.{i}.key/value → present.{i}.key/value). */
+  readonly cache: boolean;
 }
 
 /** How the bundle's model.wasm runs part of the graph (absent when the bundle has no WASM target). */
@@ -48,8 +61,11 @@ export interface WasmConstant {
   readonly name: string;
   readonly offset: number;
   readonly bytes: number;
-  /** 'f32': stored as float32 (float16/float32 sources); 'onebit-signs': re-laid-out sign bits. */
-  readonly as: 'f32' | 'onebit-signs';
+  /**
+   * 'f32': as float32 (float16/float32 sources); 'f32-transposed': a 2-D [out, in] weight as float32 [in, out];
+   * 'onebit-signs': sign bits re-laid-out for the kernel.
+   */
+  readonly as: 'f32' | 'f32-transposed' | 'onebit-signs';
   readonly out?: number;
   readonly in?: number;
 }

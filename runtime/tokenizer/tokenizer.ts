@@ -183,14 +183,18 @@ function templateBos(spec: TokenizerJson, id: (token: unknown) => number | undef
 /**
  * A stream decoder for any `decode` whose output for ids A is a prefix of its output for A + B when the
  * former does not end in an incomplete character (U+FFFD): it decodes a short window of recent ids, emits
- * what is new, and slides the window forward keeping one id of context (so the leading-space rule and
- * byte-level merges see the same neighbours as a whole decode).
+ * what is new, and slides the window forward keeping the last id that gives text as context (so the
+ * leading-space rule sees the same neighbours as a whole decode).
  */
 export function windowedStreamDecoder(decode: (ids: readonly number[]) => string, prefix: readonly number[]): StreamDecoder {
   let window: number[] = [];
   let emitted = 0; // characters of decode(window) already handed out (or belonging to the prefix)
   const restart = (): void => {
-    window = window.slice(-1);
+    // Keep the last id that decodes to some text (a skipped special token gives no context: after it the
+    // next token would be decoded as the start of the text).
+    let k = window.length - 1;
+    while (k > 0 && decode([window[k]!]) === '') k--;
+    window = window.slice(Math.max(k, 0));
     emitted = decode(window).length;
   };
   if (prefix.length > 0) {

@@ -44,10 +44,16 @@ export class WasmBackend {
       const t = constants.get(c.name);
       if (!t) throw new Error(`${plan.file}: constant '${c.name}' is missing from the weights`);
       const target = new Uint8Array(memory.buffer, c.offset, c.bytes);
-      if (c.as === 'onebit-signs') target.set(relayoutSigns(t.data as Uint8Array, c.out!, c.in!));
+      if (c.as === 'onebit-signs') {
+        target.set(relayoutSigns(t.data as Uint8Array, c.out!, c.in!));
+        continue;
+      }
+      const values = t.dtype === 'float16' || t.dtype === 'bfloat16' ? halfToFloat32(t.dtype, t.data as Uint16Array) : (t.data as Float32Array);
+      const placed = new Float32Array(memory.buffer, c.offset, values.length);
+      if (c.as === 'f32') placed.set(values);
       else {
-        const values = t.dtype === 'float16' || t.dtype === 'bfloat16' ? halfToFloat32(t.dtype, t.data as Uint16Array) : (t.data as Float32Array);
-        new Float32Array(memory.buffer, c.offset, values.length).set(values);
+        const [rows, cols] = t.dims as [number, number];
+        for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) placed[k * rows + r] = values[r * cols + k]!;
       }
     }
     const module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);

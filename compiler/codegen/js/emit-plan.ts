@@ -8,7 +8,7 @@ import { byteSizeOf } from '../../../formats/tensor.ts';
 import { NarrowedTensor, WidenedTensor } from '../../../formats/widened-tensor.ts';
 import type { AttrValue, GraphNode, RuntimeGraph } from '../../../runtime/graph.ts';
 import { isRuntimeGraph } from '../../../runtime/graph.ts';
-import type { Plan, TensorSpec, WasmPlan } from '../../../runtime/plan.ts';
+import type { LmPlan, Plan, TensorSpec, WasmPlan } from '../../../runtime/plan.ts';
 import { PLAN_FORMAT } from '../../../runtime/plan.ts';
 import { CompileError } from '../../ir/diagnostics.ts';
 import type { IrAttr, IrGraph, IrModel, ValueInfo } from '../../ir/graph.ts';
@@ -24,6 +24,7 @@ export interface PlanOptions {
   wasm?: WasmPlan;
   /** Float32 constants to store at half precision (widened at load). */
   storeHalf?: (name: string, tensor: Tensor) => boolean;
+  lm?: LmPlan;
 }
 
 /** How a constant is stored: half-precision views keep their source bytes; others may be narrowed. */
@@ -58,6 +59,7 @@ export function buildPlan(model: IrModel, weightsFile: string, options: PlanOpti
     graph,
     weights: { file: weightsFile, bytes: sorted.reduce((n, [, s]) => n + byteSizeOf(s.tensor), 0), ...(widen.length ? { widen } : {}) },
     ...(options.wasm ? { wasm: options.wasm } : {}),
+    ...(options.lm ? { lm: options.lm } : {}),
   };
   return { plan, weights: sorted.map(([name, s]) => [name, s.tensor]) };
 }

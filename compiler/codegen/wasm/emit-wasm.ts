@@ -50,7 +50,8 @@ export function emitWasm(model: IrModel): EmittedWasm | undefined {
       const { in: inDim, out } = c.sizes as { in: number; out: number };
       return [i, place(name, 'onebit-signs', onebitLayoutBytes(out, inDim), { out, in: inDim })];
     }
-    return [i, place(name, 'f32', sizeOf(t.dims) * 4)];
+    const transposed = c.kind === 'matmul-const' && i === 1 && c.sizes['transposed'] === 1;
+    return [i, place(name, transposed ? 'f32-transposed' : 'f32', sizeOf(t.dims) * 4)];
   }));
   const withConstants = choices.map((c) => ({ choice: c, offsets: constantOffsets(c) }));
 
@@ -90,7 +91,7 @@ function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k:
     }
     case 'matmul-const': {
       const fn = `matmul_const_${k}`;
-      addMatMulConstB(mod, fn, { k: s['k']!, n: s['n']!, b: at[1]! });
+      addMatMulConstB(mod, fn, { k: s['k']!, n: s['n']!, b: at[1]!, ...(at[2] !== undefined ? { bias: at[2] } : {}) });
       return fn;
     }
     case 'rms-norm': {

@@ -75,6 +75,18 @@ function choose(node: IrNode, graph: IrGraph, opset: number, constant: (n: strin
       if (w) return w.dims.length === 2 && !isConst(a) ? pick('matmul-const', [1], { k: w.dims[0]!, n: w.dims[1]! }) : undefined;
       return f32(b) && rank(a!) >= 2 && rank(b!) >= 2 ? pick('matmul', []) : undefined;
     }
+    case 'Gemm': {
+      // y = A·Bᵀ (+ c) with a constant B [n, k] (an HF Linear kept in full precision): B is placed transposed.
+      const w = constant(b);
+      const c = node.inputs[2] ? constant(node.inputs[2]) : undefined;
+      const plain = node.attrs['transA'] !== 1 && (node.attrs['alpha'] ?? 1) === 1 && (node.attrs['beta'] ?? 1) === 1;
+      const biasOk = !node.inputs[2] || (c !== undefined && c.dims.length === 1);
+      if (!plain || !w || w.dims.length !== 2 || !f32(a) || rank(a!) !== 2 || !biasOk) return undefined;
+      const transposed = node.attrs['transB'] === 1;
+      const [k, n] = transposed ? [w.dims[1]!, w.dims[0]!] : [w.dims[0]!, w.dims[1]!];
+      if (c && c.dims[0] !== n) return undefined;
+      return pick('matmul-const', node.inputs[2] ? [1, 2] : [1], { k, n, transposed: transposed ? 1 : 0 });
+    }
     case 'Softmax': {
       const axis = (node.attrs['axis'] as number | undefined) ?? (opset >= 13 ? -1 : 1);
       return f32(a) && (axis === -1 || axis === rank(a!) - 1) ? pick('softmax', []) : undefined;

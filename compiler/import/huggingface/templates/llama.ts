@@ -1,0 +1,62 @@
+// LlamaForCausalLM (and MistralForCausalLM, Qwen2ForCausalLM: the same graph with other settings) → IR with an
+// explicit KV cache. Follows transformers' modeling_llama.py (eager attention):
+//   x = embed_tokens[input_ids]
+//   per layer: h = RMSNorm(x); q, k, v = Linear(h); rotate-half RoPE on q, k; k, v appended to the cache;
+//              softmax(q·kᵀ·headDim^-0.5 + causal mask)·v; x += o_proj(·); x += down(silu(gate(RMSNorm(x))) ⊙ up(·))
+//   logits = lm_head(RMSNorm(x)), lm_head = embed_tokens when tied.
+import type { IrModel } from '../../../ir/graph.ts';
+import type { HfConfig } from '../config.ts';
+import type { WeightSource } from '../folder.ts';
+import { CausalLm, detectPrefix, GraphBuilder, ropeInverseFrequencies } from './builder.ts';
+
+export function buildLlama(config: HfConfig, weights: WeightSource, source: { path: string }): IrModel {
+  const { hiddenSize: H, intermediateSize: I, numHeads: heads, numKvHeads: kvHeads, headDim: d, vocabSize: V, normEps: eps } = config;
+  const b = new GraphBuilder(weights, config);
+  const p = detectPrefix(weights, ['model.', ''], 'embed_tokens.weight');
+  const why = (what: string) => `${what} in ${config.file}`;
+  const w = (name: string, dims: number[], reason: string) => b.weight(`${p}${name}`, dims, why(reason));
+  const hidden = `hidden_size ${H}`;
+
+  const lm = new CausalLm(b, '/model', config.numLayers, kvHeads, d, config.slidingWindow);
+  const m = b.scope('/model');
+  const embedTokens = w('embed_tokens.weight', [V, H], `vocab_size ${V}, ${hidden}`);
+  let x = lm.flatten(m, lm.embed(m.child('embed_tokens'), embedTokens), H);
+  const rope = lm.rotary(ropeInverseFrequencies(config.ropeTheta, d));
+
+  for (let i = 0; i < config.numLayers; i++) {
+    const layer = m.child(`layers.${i}`);
+    const at = `layers.${i}.`;
+    const attn = layer.child('self_attn');
+    const mlp = layer.child('mlp');
+    const proj = (name: string, out: number, inF: number, bias: boolean, reason: string) => ({
+      weight: w(`${at}${name}.weight`, [out, inF], reason),
+      bias: bias ? w(`${at}${name}.bias`, [out], reason) : undefined,
+    });
+    const qShape = `num_attention_heads ${heads} × head_dim ${d}, ${hidden}`;
+    const kvShape = `num_key_value_heads ${kvHeads} × head_dim ${d}, ${hidden}`;
+    const q = proj('self_attn.q_proj', heads * d, H, config.qkvBias, qShape);
+    const k = proj('self_attn.k_proj', kvHeads * d, H, config.qkvBias, kvShape);
+    const v = proj('self_attn.v_proj', kvHeads * d, H, config.qkvBias, kvShape);
+    const o = proj('self_attn.o_proj', H, heads * d, config.attnOutBias, qShape);
+    const gate = proj('mlp.gate_proj', I, H, config.mlpBias, `intermediate_size ${I}, ${hidden}`);
+    const up = proj('mlp.up_proj', I, H, config.mlpBias, `intermediate_size ${I}, ${hidden}`);
+    const down = proj('mlp.down_proj', H, I, config.mlpBias, `${hidden}, intermediate_size ${I}`);
+
+    const h = layer.child('input_layernorm').rmsNorm(x, w(`${at}input_layernorm.weight`, [H], hidden), eps);
+    const context = lm.attention(attn,
+      attn.linear('q_proj', h, q.weight, q.bias), attn.linear('k_proj', h, k.weight, k.bias), attn.linear('v_proj', h, v.weight, v.bias),
+      { layer: i, heads, kvHeads, headDim: d, rope, scale: { multiply: d ** -0.5 } });
+    x = layer.add(x, attn.linear('o_proj', context, o.weight, o.bias));
+
+    const h2 = layer.child('post_attention_layernorm').rmsNorm(x, w(`${at}post_attention_layernorm.weight`, [H], hidden), eps);
+    const gated = mlp.mul(mlp.child('act_fn').activation(mlp.linear('gate_proj', h2, gate.weight, gate.bias), config.hiddenAct), mlp.linear('up_proj', h2, up.weight, up.bias));
+    x = layer.add(x, mlp.linear('down_proj', gated, down.weight, down.bias));
+  }
+
+  const normed = m.child('norm').rmsNorm(x, w('norm.weight', [H], hidden), eps);
+  // Tied (or no lm_head.weight in the checkpoint): the head reads the embedding matrix itself, [vocab, hidden] = [out, in].
+  const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
+  const head = tied ? embedTokens : b.weight('lm_head.weight', [V, H], why(`vocab_size ${V}, ${hidden}`));
+  lm.head(normed, head, V);
+  return b.model(source);
+}

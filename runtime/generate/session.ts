@@ -1,0 +1,243 @@
+// Incremental decoding over Model.run(): prefill the prompt once, then one token per step, feeding the
+// `present.{i}.key/.value` outputs back as `past_key_values.{i}.key/.value`. Models without cache inputs
+// (input_ids → logits only) recompute the whole context each step.
+import type { Tensor } from '../../formats/tensor.ts';
+import type { Feed } from '../model.ts';
+import type { TensorSpec } from '../plan.ts';
+
+/** What decoding needs of a model: the generated module's Model satisfies it. */
+export interface LanguageModel {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, Tensor>>;
+  /** Facts about the model from the compiler (e.g. the context it was trained for), when the plan has them. */
+  readonly metadata?: LanguageModelMeta | undefined;
+}
+
+export interface LanguageModelMeta {
+  /** Longest context (prompt + generated tokens) the model supports. */
+  readonly maxContext?: number | undefined;
+}
+
+export interface DecodeSessionOptions {
+  /** Default: `meta.maxContext`, then `model.metadata.maxContext`, then 2048. */
+  maxContext?: number;
+  meta?: LanguageModelMeta;
+}
+
+export const DEFAULT_MAX_CONTEXT = 2048;
+
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+const PRESENT = (layer: string, kind: string) => `present.${layer}.${kind}`;
+
+interface CacheSlot {
+  readonly input: TensorSpec;
+  readonly output: string;
+  /** The zero-length tensor fed as past before the first step. */
+  readonly empty: Feed;
+  readonly heads: number;
+  readonly headDim: number;
+}
+
+type IntArray = BigInt64Array | Int32Array;
+
+function intArray(spec: TensorSpec, length: number): IntArray {
+  if (spec.dtype === 'int64') return new BigInt64Array(length);
+  if (spec.dtype === 'int32') return new Int32Array(length);
+  throw new Error(`input '${spec.name}' is ${spec.dtype}; decoding feeds it as int64 or int32`);
+}
+
+function emptyOf(spec: TensorSpec, dims: number[]): Feed {
+  switch (spec.dtype) {
+    case 'float32': return { data: new Float32Array(0), dims };
+    case 'float16': case 'bfloat16': return { data: new Uint16Array(0), dims };
+    case 'float64': return { data: new Float64Array(0), dims };
+    default: throw new Error(`cache input '${spec.name}' is ${spec.dtype}; expected a float type`);
+  }
+}
+
+/**
+ * One sequence (batch 1) being decoded. `append(ids)` adds tokens to the context and returns the logits of
+ * the last one; `logitsFor(ids)` scores a fresh sequence without touching the session's context.
+ */
+export class DecodeSession {
+  readonly maxContext: number;
+  /** 'cache': past/present tensors are fed back; 'recompute': the whole context runs each step. */
+  readonly mode: 'cache' | 'recompute';
+  /** Vocabulary size when the logits' last dim is fixed. */
+  readonly vocabSize: number | undefined;
+  private readonly idsSpec: TensorSpec;
+  private readonly maskSpec: TensorSpec | undefined;
+  private readonly positionSpec: TensorSpec | undefined;
+  private readonly logitsName: string;
+  private readonly logitsRank: number;
+  private readonly cache: readonly CacheSlot[];
+  // Preallocated for maxContext tokens: the context's ids, a mask of ones, positions 0, 1, 2, ...
+  private readonly ids: IntArray;
+  private readonly mask: Float32Array | Uint8Array | IntArray | undefined;
+  private readonly positions: IntArray | undefined;
+  private past: Map<string, Feed> | undefined;
+  private count = 0;
+
+  constructor(private readonly model: LanguageModel, options: DecodeSessionOptions = {}) {
+    const maxContext = options.maxContext ?? options.meta?.maxContext ?? model.metadata?.maxContext ?? DEFAULT_MAX_CONTEXT;
+    if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
+    this.maxContext = maxContext;
+    const idsSpec = model.inputs.find((s) => s.name === 'input_ids');
+    if (!idsSpec) throw new Error(`not a language model: no 'input_ids' input (the inputs are: ${model.inputs.map((s) => s.name).join(', ')})`);
+    if (idsSpec.dims.length !== 2) throw new Error(`input 'input_ids' must be [batch, sequence], got [${idsSpec.dims.join(', ')}]`);
+    this.idsSpec = idsSpec;
+    this.maskSpec = model.inputs.find((s) => s.name === 'attention_mask');
+    this.positionSpec = model.inputs.find((s) => s.name === 'position_ids');
+
+    const logits = model.outputs.find((s) => s.name === 'logits') ?? model.outputs.find((s) => !s.name.startsWith('present'));
+    if (!logits) throw new Error(`not a language model: no 'logits' output (the outputs are: ${model.outputs.map((s) => s.name).join(', ')})`);
+    if (logits.dims.length !== 3 && logits.dims.length !== 2) throw new Error(`output '${logits.name}' must be [batch, sequence, vocab] or [batch, vocab], got [${logits.dims.join(', ')}]`);
+    this.logitsName = logits.name;
+    this.logitsRank = logits.dims.length;
+    const vocab = logits.dims[logits.dims.length - 1];
+    this.vocabSize = typeof vocab === 'number' ? vocab : undefined;
+
+    const cache: CacheSlot[] = [];
+    const known = new Set(['input_ids', 'attention_mask', 'position_ids']);
+    for (const spec of model.inputs) {
+      if (known.has(spec.name)) continue;
+      const m = PAST.exec(spec.name);
+      if (!m) throw new Error(`input '${spec.name}' is not one decoding can feed (input_ids, attention_mask, position_ids, past_key_values.{i}.key/.value)`);
+      const output = PRESENT(m[1]!, m[2]!);
+      if (!model.outputs.some((s) => s.name === output)) throw new Error(`cache input '${spec.name}' has no matching output '${output}'`);
+      const [, heads, , headDim] = spec.dims;
+      if (spec.dims.length !== 4 || typeof heads !== 'number' || typeof headDim !== 'number') {
+        throw new Error(`cache input '${spec.name}' must be [batch, kv_heads, past_sequence, head_dim] with fixed kv_heads and head_dim, got [${spec.dims.join(', ')}]`);
+      }
+      cache.push({ input: spec, output, empty: emptyOf(spec, [1, heads, 0, headDim]), heads, headDim });
+    }
+    this.cache = cache;
+    this.mode = cache.length ? 'cache' : 'recompute';
+
+    this.ids = intArray(idsSpec, maxContext);
+    if (this.maskSpec) {
+      const s = this.maskSpec;
+      const mask = s.dtype === 'float32' ? new Float32Array(maxContext) : s.dtype === 'bool' ? new Uint8Array(maxContext) : intArray(s, maxContext);
+      if (mask instanceof BigInt64Array) mask.fill(1n);
+      else mask.fill(1);
+      this.mask = mask;
+    }
+    if (this.positionSpec) {
+      const p = intArray(this.positionSpec, maxContext);
+      if (p instanceof BigInt64Array) for (let i = 0; i < maxContext; i++) p[i] = BigInt(i);
+      else for (let i = 0; i < maxContext; i++) p[i] = i;
+      this.positions = p;
+    }
+  }
+
+  /** Tokens in the context. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** The context's ids. */
+  get tokens(): number[] {
+    return Array.from(this.ids.subarray(0, this.count), Number);
+  }
+
+  /** Empties the context. */
+  reset(): void {
+    this.count = 0;
+    this.past = undefined;
+  }
+
+  /**
+   * Adds `ids` to the context (the prompt, then one token per step) and returns the logits that follow the
+   * last of them (a view into the model's output).
+   */
+  async append(ids: readonly number[]): Promise<Float32Array> {
+    if (ids.length === 0) throw new Error('append() needs at least one token');
+    const total = this.count + ids.length;
+    this.checkContext(total);
+    this.write(this.ids, this.count, ids);
+    const start = this.mode === 'cache' ? this.count : 0;
+    const feeds = this.feeds(this.ids.subarray(start, total), start, this.mode === 'cache' ? this.pastFeeds() : undefined);
+    const out = await this.model.run(feeds);
+    if (this.mode === 'cache') this.past = this.presents(out, total);
+    this.count = total;
+    const rows = this.rows(out, total - start);
+    return rows[rows.length - 1]!;
+  }
+
+  /**
+   * Logits after each of `ids` (row i predicts ids[i + 1]), from one forward pass of a fresh context (empty
+   * cache); the session's own context is left as it was.
+   */
+  async logitsFor(ids: readonly number[]): Promise<Float32Array[]> {
+    if (ids.length === 0) return [];
+    this.checkContext(ids.length);
+    if (this.logitsRank !== 3) throw new Error(`output '${this.logitsName}' has only the last position's logits; scoring needs [batch, sequence, vocab]`);
+    const buffer = intArray(this.idsSpec, ids.length);
+    this.write(buffer, 0, ids);
+    const empty = this.mode === 'cache' ? new Map(this.cache.map((c) => [c.input.name, c.empty])) : undefined;
+    const out = await this.model.run(this.feeds(buffer, 0, empty));
+    return this.rows(out, ids.length);
+  }
+
+  private checkContext(total: number): void {
+    if (total > this.maxContext) {
+      throw new Error(`context of ${total} tokens exceeds the maximum ${this.maxContext}; shorten the prompt, lower maxTokens, or raise maxContext (if the model supports it)`);
+    }
+  }
+
+  private write(target: IntArray, at: number, ids: readonly number[]): void {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!Number.isInteger(id) || id < 0 || (this.vocabSize !== undefined && id >= this.vocabSize)) {
+        throw new RangeError(`token id ${id} is not in the vocabulary${this.vocabSize !== undefined ? ` (0..${this.vocabSize - 1})` : ''}`);
+      }
+      if (target instanceof BigInt64Array) target[at + i] = BigInt(id);
+      else target[at + i] = id;
+    }
+  }
+
+  private pastFeeds(): Map<string, Feed> {
+    return this.past ?? new Map(this.cache.map((c) => [c.input.name, c.empty]));
+  }
+
+  /** Feeds for `ids` placed after `past` tokens. */
+  private feeds(ids: IntArray, past: number, cache: Map<string, Feed> | undefined): Record<string, Feed> {
+    const n = ids.length;
+    const feeds: Record<string, Feed> = { input_ids: { data: ids, dims: [1, n] } };
+    if (this.maskSpec) feeds['attention_mask'] = { data: this.mask!.subarray(0, past + n), dims: [1, past + n] };
+    if (this.positionSpec) feeds['position_ids'] = { data: this.positions!.subarray(past, past + n), dims: [1, n] };
+    if (cache) for (const [name, feed] of cache) feeds[name] = feed;
+    return feeds;
+  }
+
+  /** The present tensors of a run, checked, as the next step's past. */
+  private presents(out: Record<string, Tensor>, total: number): Map<string, Feed> {
+    const next = new Map<string, Feed>();
+    for (const c of this.cache) {
+      const t = out[c.output];
+      if (!t) throw new Error(`the model returned no '${c.output}'`);
+      const [b, h, s, d] = t.dims;
+      if (t.dims.length !== 4 || b !== 1 || h !== c.heads || s !== total || d !== c.headDim) {
+        throw new Error(`output '${c.output}' is [${t.dims.join(', ')}]; expected [1, ${c.heads}, ${total}, ${c.headDim}] (past + new tokens)`);
+      }
+      next.set(c.input.name, { data: t.data, dims: t.dims });
+    }
+    return next;
+  }
+
+  /** The logits rows of a run over `n` new tokens (views, no copies). */
+  private rows(out: Record<string, Tensor>, n: number): Float32Array[] {
+    const t = out[this.logitsName];
+    if (!t) throw new Error(`the model returned no '${this.logitsName}'`);
+    if (!(t.data instanceof Float32Array)) throw new Error(`output '${this.logitsName}' is ${t.dtype}; expected float32`);
+    const vocab = t.dims[t.dims.length - 1]!;
+    const positions = t.dims.length === 3 ? t.dims[1]! : 1;
+    if (t.dims[0] !== 1 || (t.dims.length === 3 && positions !== n)) {
+      throw new Error(`output '${this.logitsName}' is [${t.dims.join(', ')}]; expected [1, ${n}, vocab]`);
+    }
+    const rows: Float32Array[] = [];
+    for (let i = 0; i < positions; i++) rows.push(t.data.subarray(i * vocab, (i + 1) * vocab));
+    return rows;
+  }
+}
