@@ -9,6 +9,7 @@ import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
 import { compile, TARGETS } from './compile.ts';
 import { formatBytes, inspect } from './inspect.ts';
 import { CompileError, formatDiagnostic } from './ir/diagnostics.ts';
+import { registerLmCommands } from './cli-lm.ts';
 import { ONEBITC_VERSION } from './version.ts';
 
 const isTTY = Boolean(process.stderr.isTTY);
@@ -68,23 +69,26 @@ function fitNotes(layers: readonly LayerReport[]): string[] {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 const program = new Command('onebitc')
-  .description('Compile an ONNX model into a 1-bit (OneBit) bundle that runs anywhere JavaScript runs')
+  .description('Compile a model (ONNX, or a Hugging Face checkpoint) into a 1-bit (OneBit) bundle that runs anywhere JavaScript runs')
   .version(ONEBITC_VERSION)
-  .argument('<input>', 'model to compile: a .onnx file')
+  .argument('<input>', 'model to compile: a .onnx file, a Hugging Face folder, or a .safetensors file with config.json beside it')
   .option('-o, --output <dir>', 'bundle folder to write (replaced atomically); required')
   .option('--no-quantize', 'keep every Linear in full precision (the reference bundle)')
   .option('--keep <glob>', 'keep Linears whose node, weight or layer name matches in full precision (repeatable)', collect, [])
+  .option('--quantize-head', 'also make the LM head of a checkpoint language model 1-bit (the paper keeps it in fp16)')
+  .option('--fp16', 'store full-precision weights as fp16 (default for checkpoint language models made 1-bit)')
+  .option('--no-fp16', 'store full-precision weights as they are')
   .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
   .option('--target <list>', "kernels to generate, comma-separated: 'wasm' (WASM-SIMD, the default) or 'js' (reference kernels only)", 'wasm')
   .showHelpAfterError()
-  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string }) => {
+  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string; quantizeHead?: boolean; fp16?: boolean }) => {
     const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the folder to write the bundle to');
     const targets = opts.target.split(',').map((t) => t.trim());
     const unknown = targets.find((t) => t !== 'js' && !(TARGETS as readonly string[]).includes(t));
     if (unknown !== undefined) program.error(`onebitc: error: unsupported target "${unknown}". Should be one of: ${[...TARGETS, 'js'].join(', ')}`);
     const progress = progressReporter();
     try {
-      const result = await compile(input, { output, targets: targets.filter((t): t is Target => t !== 'js'), quantize: opts.quantize, keep: opts.keep, onProgress: progress.onProgress });
+      const result = await compile(input, { output, targets: targets.filter((t): t is Target => t !== 'js'), quantize: opts.quantize, quantizeHead: opts.quantizeHead ?? false, ...(opts.fp16 !== undefined ? { fp16: opts.fp16 } : {}), keep: opts.keep, onProgress: progress.onProgress });
       progress.stop();
       const converted = result.layers.filter((l) => !l.kept);
       const kept = result.layers.filter((l) => l.kept);
@@ -114,5 +118,7 @@ program
       fail(e);
     }
   });
+
+registerLmCommands(program);
 
 await program.parseAsync(process.argv);

@@ -15,7 +15,17 @@ export class WidenedTensor implements Tensor<'float32'> {
   }
 
   get data(): Float32Array {
-    return halfToFloat32(this.source.dtype, this.source.data as Uint16Array);
+    const source = this.source as HalfTensor & { chunks?: () => Iterable<Uint8Array> };
+    if (!source.chunks) return halfToFloat32(source.dtype, source.data as Uint16Array);
+    // Widen piece by piece from a tensor still on disk: never the half and the float32 copies at once.
+    const out = new Float32Array(this.dims.reduce((a, b) => a * b, 1));
+    let at = 0;
+    for (const piece of source.chunks()) {
+      const words = new Uint16Array(piece.buffer, piece.byteOffset, piece.byteLength / 2);
+      out.set(halfToFloat32(source.dtype, words), at);
+      at += words.length;
+    }
+    return out;
   }
 }
 

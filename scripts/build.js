@@ -9,6 +9,7 @@ await build({
   format: 'esm',
   target: 'node20',
   packages: 'external',
+  splitting: true, // binaryen and ts-morph load only when codegen starts
   sourcemap: true,
   logLevel: 'warning',
 });

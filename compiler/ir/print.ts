@@ -79,7 +79,7 @@ function formatNumber(x: number | bigint): string {
 
 /** The elements of a small tensor (up to 8), or '' for bigger ones. */
 function formatValues(t: Tensor): string {
-  if (t.data.length > MAX_SHOWN || t.dtype === 'float16' || t.dtype === 'bfloat16') return '';
+  if (t.dims.reduce((a, b) => a * b, 1) > MAX_SHOWN || t.dtype === 'float16' || t.dtype === 'bfloat16') return '';
   const items = t.dtype === 'string'
     ? (t.data as string[]).map((s) => JSON.stringify(s))
     : [...(t.data as unknown as Iterable<number | bigint>)].map(formatNumber);

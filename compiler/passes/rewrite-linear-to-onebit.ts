@@ -6,11 +6,13 @@ import type { DType } from '../../formats/dtype.ts';
 import { float32ToHalf, halfToFloat32, ONNX_DATA_TYPE } from '../../formats/dtype.ts';
 import type { Tensor } from '../../formats/tensor.ts';
 import { byteSizeOf, sizeOf, tensor } from '../../formats/tensor.ts';
+import { WidenedTensor } from '../../formats/widened-tensor.ts';
 import type { FitReport } from '../onebit/fit-report.ts';
 import { fitReport } from '../onebit/fit-report.ts';
 import type { SvidProgress } from '../onebit/svid.ts';
 import { svid } from '../onebit/svid.ts';
 import type { IrGraph, IrModel, IrNode } from '../ir/graph.ts';
+import { releaseMemory } from '../release-memory.ts';
 import type { LinearSite } from './find-linears.ts';
 
 export const ONEBIT_OP = 'OneBitLinear';
@@ -55,7 +57,7 @@ export function rewriteLinearToOnebit(model: IrModel, sites: readonly LinearSite
       const w = site.scope.constant(site.weight)!;
       report = {
         layer: site.layer, nodes: [], weight: site.weight, transposed: site.transposed, source: site.source, out: site.out, in: site.in,
-        bytesBefore: byteSizeOf(w), bytesAfter: 0, kept: false,
+        bytesBefore: byteSizeOf(w instanceof WidenedTensor ? w.source : w), bytesAfter: 0, kept: false,
       };
       reports.set(site.layer, report);
     }
@@ -71,6 +73,7 @@ export function rewriteLinearToOnebit(model: IrModel, sites: readonly LinearSite
     if (!root.initializers.has(`${site.layer}.sign`)) {
       options.onLayer?.({ layer: site.layer, index: layers.indexOf(site.layer), total: layers.length, out: site.out, in: site.in });
       decompose(root, site, report, options);
+      if (site.out * site.in >= BIG_LAYER) releaseMemory(); // W's float32 copy is garbage now
     }
     replaceNode(site);
   }
@@ -79,8 +82,9 @@ export function rewriteLinearToOnebit(model: IrModel, sites: readonly LinearSite
 
 /** W as float32 [out, in], whatever the stored dtype and orientation. */
 function weightMatrix(w: Tensor, transposed: boolean): Float32Array {
-  const values = w.dtype === 'float16' || w.dtype === 'bfloat16' ? halfToFloat32(w.dtype, w.data as Uint16Array)
-    : w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as Float64Array);
+  const data = w.data; // read once: the tensor may be loaded (and widened) lazily on every access
+  const values = w.dtype === 'float16' || w.dtype === 'bfloat16' ? halfToFloat32(w.dtype, data as Uint16Array)
+    : data instanceof Float32Array ? data : Float32Array.from(data as Float64Array);
   if (!transposed) return values;
   const [rows, cols] = w.dims as [number, number];
   const out = new Float32Array(values.length);
@@ -102,6 +106,9 @@ function decompose(root: IrGraph, site: LinearSite, report: LayerReport, options
   add('h', tensor('float16', [site.out], result.h));
   report.bytesAfter = result.sign.byteLength + result.g.byteLength + result.h.byteLength;
 }
+
+/** Layers whose float32 weight is worth collecting right away (16M weights = 64 MiB). */
+const BIG_LAYER = 1 << 24;
 
 function toFloat32(t: Tensor): Float32Array {
   if (t.dtype === 'float16' || t.dtype === 'bfloat16') return halfToFloat32(t.dtype, t.data as Uint16Array);

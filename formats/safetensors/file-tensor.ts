@@ -44,32 +44,62 @@ export class FileTensor<T extends SafetensorsDType = SafetensorsDType> implement
   /** The tensor's raw little-endian bytes, read from the file now (a fresh array on every call). */
   bytes(): Uint8Array {
     const out = new Uint8Array(this.byteLength);
-    if (this.byteLength === 0) return out;
-    let fd: number;
+    if (this.byteLength > 0) this.withFile((read) => read(out, 0, this.byteLength));
+    return out;
+  }
+
+  /**
+   * The raw bytes in pieces of at most `size` bytes, for streaming copies. The same buffer is refilled for each
+   * piece: use (write) a piece before asking for the next.
+   */
+  *chunks(size = 16 << 20): Generator<Uint8Array> {
+    if (this.byteLength === 0) return;
+    const buffer = new Uint8Array(Math.min(size, this.byteLength));
+    const fd = this.open();
     try {
-      fd = openSync(this.file, 'r');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new FormatError(this.file, code === 'ENOENT' ? 'file not found (it was removed after it was opened)' : `cannot be opened (${code ?? String(e)})`, this.name);
-    }
-    try {
-      let done = 0;
-      while (done < this.byteLength) {
-        let n: number;
-        try {
-          n = readSync(fd, out, done, Math.min(CHUNK, this.byteLength - done), this.position + done);
-        } catch (e) {
-          throw new FormatError(this.file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, this.name);
-        }
-        if (n === 0) {
-          throw new FormatError(this.file, `file ends after ${this.position + done} bytes; the tensor needs bytes ${this.position}..${this.position + this.byteLength} (was the file truncated after it was opened?)`, this.name);
-        }
-        done += n;
+      for (let done = 0; done < this.byteLength; done += buffer.byteLength) {
+        const n = Math.min(buffer.byteLength, this.byteLength - done);
+        this.readAt(fd, buffer, done, n);
+        yield buffer.subarray(0, n);
       }
     } finally {
       closeSync(fd);
     }
-    return out;
+  }
+
+  private withFile(use: (read: (into: Uint8Array, at: number, length: number) => void) => void): void {
+    const fd = this.open();
+    try {
+      use((into, at, length) => this.readAt(fd, into, at, length, at));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private open(): number {
+    try {
+      return openSync(this.file, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new FormatError(this.file, code === 'ENOENT' ? 'file not found (it was removed after it was opened)' : `cannot be opened (${code ?? String(e)})`, this.name);
+    }
+  }
+
+  /** Reads `length` bytes of the tensor from offset `at` into `into` (at `intoOffset`). */
+  private readAt(fd: number, into: Uint8Array, at: number, length: number, intoOffset = 0): void {
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = readSync(fd, into, intoOffset + done, Math.min(CHUNK, length - done), this.position + at + done);
+      } catch (e) {
+        throw new FormatError(this.file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, this.name);
+      }
+      if (n === 0) {
+        throw new FormatError(this.file, `file ends after ${this.position + at + done} bytes; the tensor needs bytes ${this.position}..${this.position + this.byteLength} (was the file truncated after it was opened?)`, this.name);
+      }
+      done += n;
+    }
   }
 
   /** For printing and JSON: the description, never the data. */

@@ -8,8 +8,11 @@ import { FormatError } from '../errors.ts';
 import type { SafetensorsEntry, SafetensorsWriteEntry } from './header.ts';
 import { buildSafetensorsHeader } from './header.ts';
 
-/** A tensor's bytes: little-endian, exactly the entry's size (any typed array view is taken as its bytes). */
-export type TensorBytes = Uint8Array | ArrayBufferView;
+/**
+ * A tensor's bytes: little-endian, exactly the entry's size (any typed array view is taken as its bytes), or
+ * those bytes in pieces (each piece is written before the next is asked for, so a producer may reuse a buffer).
+ */
+export type TensorBytes = Uint8Array | ArrayBufferView | Iterable<Uint8Array>;
 
 /**
  * Where the bytes come from, in the order of the entries: a callback called once per tensor, in order
@@ -46,11 +49,18 @@ export async function writeSafetensors(
     for (const [index, entry] of layout.entries.entries()) {
       const chunk = await next(index);
       if (chunk === undefined) throw new FormatError(path, `the source ended after ${index} of ${layout.entries.length} tensors`, entry.name);
-      const bytes = asBytes(chunk, path, entry.name);
-      if (bytes.byteLength !== entry.end - entry.begin) {
-        throw new FormatError(path, `got ${bytes.byteLength} bytes, expected ${entry.end - entry.begin} for ${entry.dtype} [${entry.shape.join(', ')}]`, entry.name);
+      let written = 0;
+      const pieces = ArrayBuffer.isView(chunk) ? [chunk]
+        : typeof chunk === 'object' && chunk !== null && Symbol.iterator in chunk ? chunk : [chunk as unknown as ArrayBufferView];
+      for (const piece of pieces) {
+        const bytes = asBytes(piece, path, entry.name);
+        written += bytes.byteLength;
+        if (written > entry.end - entry.begin) break;
+        await writeAll(handle, bytes);
       }
-      await writeAll(handle, bytes);
+      if (written !== entry.end - entry.begin) {
+        throw new FormatError(path, `got ${written} bytes, expected ${entry.end - entry.begin} for ${entry.dtype} [${entry.shape.join(', ')}]`, entry.name);
+      }
     }
     await next.finish();
     await handle.close();
@@ -92,7 +102,7 @@ function producer(source: TensorByteSource, entries: readonly SafetensorsEntry[]
   return call;
 }
 
-function asBytes(chunk: TensorBytes, file: string, name: string): Uint8Array {
+function asBytes(chunk: unknown, file: string, name: string): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new FormatError(file, 'the source produced something that is not bytes (expected a Uint8Array or typed array)', name);

@@ -29,7 +29,10 @@ export interface LanguageModelMethods<T extends TextTokenizer = TextTokenizer> {
 
 /**
  * Adds generate/generateIds/perplexity (and `tokenizer`) to `model` and returns it. `meta.maxContext` is
- * the default context limit (else the model's own metadata, else 2048); options passed to a call win.
+ * the default context limit (else the model's own metadata, else 2048) and `meta.eos` the default EOS ids
+ * (else the tokenizer's); options passed to a call win. Bundle entry: when `plan.lm` is set,
+ * `attachLanguageModel(model, loadTokenizer(json, config), { maxContext: plan.lm.contextLength, eos: plan.lm.eos })`
+ * with the files from readTokenizerFiles(import.meta.url).
  */
 export function attachLanguageModel<M extends LanguageModel, T extends TextTokenizer>(model: M, tokenizer: T, meta: LanguageModelMeta = {}): M & LanguageModelMethods<T> {
   const withContext = <O extends { maxContext?: number }>(o: O | undefined): O => {
@@ -37,10 +40,15 @@ export function attachLanguageModel<M extends LanguageModel, T extends TextToken
     if (options.maxContext === undefined && meta.maxContext !== undefined) options.maxContext = meta.maxContext;
     return options;
   };
+  const withEos = (o: GenerateOptions | undefined): GenerateOptions => {
+    const options = withContext(o);
+    if (options.eos === undefined && meta.eos !== undefined) options.eos = meta.eos;
+    return options;
+  };
   const methods: LanguageModelMethods<T> = {
     tokenizer,
-    generate: (prompt, options) => generate(model, tokenizer, prompt, withContext(options)),
-    generateIds: (prompt, options) => generateIds(model, tokenizer, prompt, withContext(options)),
+    generate: (prompt, options) => generate(model, tokenizer, prompt, withEos(options)),
+    generateIds: (prompt, options) => generateIds(model, tokenizer, prompt, withEos(options)),
     perplexity: (text, options) => perplexity(model, tokenizer, text, withContext(options)),
   };
   for (const [name, value] of Object.entries(methods)) {

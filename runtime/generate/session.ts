@@ -17,6 +17,8 @@ export interface LanguageModel {
 export interface LanguageModelMeta {
   /** Longest context (prompt + generated tokens) the model supports. */
   readonly maxContext?: number | undefined;
+  /** End-of-sequence ids (e.g. generation_config.json's), used by generate() over the tokenizer's. */
+  readonly eos?: readonly number[] | undefined;
 }
 
 export interface DecodeSessionOptions {

@@ -4,10 +4,12 @@ import { build } from 'esbuild';
 import { PACKAGE_ROOT } from '../../package-root.ts';
 
 const ENTRY = join(PACKAGE_ROOT, 'runtime', 'bundle-entry.ts');
+/** Language models also get the tokenizer and decoding (kept out of other bundles). */
+const LM_ENTRY = join(PACKAGE_ROOT, 'runtime', 'lm-bundle-entry.ts');
 
-export async function bundleModelJs(planSource: string, header: string): Promise<string> {
+export async function bundleModelJs(planSource: string, header: string, languageModel = false): Promise<string> {
   const result = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [languageModel ? LM_ENTRY : ENTRY],
     absWorkingDir: PACKAGE_ROOT, // paths in the output's comments are relative to it: stable across machines
     bundle: true,
     write: false,

@@ -9,11 +9,32 @@ const ARRAY_TYPES: Record<DType, string> = {
   uint8: 'Uint8Array', uint16: 'Uint16Array', uint32: 'Uint32Array', uint64: 'BigUint64Array', bool: 'Uint8Array', string: 'string[]',
 };
 
+/** What language-model bundles add: decoding with the shipped tokenizer. */
+const LM_METHODS = [
+  { name: 'generate', parameters: [{ name: 'prompt', type: 'string | readonly number[]' }, { name: 'options', hasQuestionToken: true, type: 'GenerateOptions' }], returnType: 'AsyncGenerator<string>', docs: ['Streams the continuation of `prompt` as text (KV cache when the model has one; greedy by default).'] },
+  { name: 'generateIds', parameters: [{ name: 'prompt', type: 'string | readonly number[]' }, { name: 'options', hasQuestionToken: true, type: 'GenerateOptions' }], returnType: 'Promise<number[]>', docs: ['The generated token ids (EOS excluded).'] },
+  { name: 'perplexity', parameters: [{ name: 'text', type: 'string' }, { name: 'options', hasQuestionToken: true, type: '{ contextLength?: number; maxChunks?: number; onProgress?(p: { chunk: number; chunks: number; tokens: number }): void }' }], returnType: 'Promise<{ perplexity: number; tokens: number; chunks: number; seconds: number; method: string }>', docs: ['Perplexity of `text`: chunks of BOS + whole paragraphs up to the context length, fresh context per chunk.'] },
+];
+
+const GENERATE_OPTIONS = {
+  name: 'GenerateOptions', isExported: true,
+  properties: [
+    { name: 'maxTokens', hasQuestionToken: true, type: 'number', docs: ['Most tokens to generate (default 256).'] },
+    { name: 'temperature', hasQuestionToken: true, type: 'number', docs: ['0 (default) is greedy.'] },
+    { name: 'topK', hasQuestionToken: true, type: 'number' },
+    { name: 'topP', hasQuestionToken: true, type: 'number' },
+    { name: 'seed', hasQuestionToken: true, type: 'number', docs: ['Seed of the sampler: the same seed gives the same text.'] },
+    { name: 'stop', hasQuestionToken: true, type: 'readonly string[]', docs: ['Stop before any of these strings (not emitted).'] },
+    { name: 'stopOnEos', hasQuestionToken: true, type: 'boolean' },
+    { name: 'maxContext', hasQuestionToken: true, type: 'number', docs: ["Longest context, prompt included (default: the model's)."] },
+  ],
+};
+
 const dimsType = (dims: TensorSpec['dims']) => `readonly [${dims.map((d) => (typeof d === 'number' ? String(d) : 'number')).join(', ')}]`;
 const dimsDoc = (spec: TensorSpec) => `${spec.dtype} [${spec.dims.join(', ')}]`;
 const specType = (s: TensorSpec) => `{ readonly name: ${JSON.stringify(s.name)}; readonly dtype: ${JSON.stringify(s.dtype)}; readonly dims: readonly [${s.dims.map((d) => JSON.stringify(d)).join(', ')}] }`;
 
-export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs: readonly TensorSpec[], backends: readonly string[]): string {
+export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs: readonly TensorSpec[], backends: readonly string[], languageModel = false): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('model.d.ts');
   file.addInterface({
@@ -43,8 +64,10 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
     methods: [
       { name: 'run', parameters: [{ name: 'feeds', type: 'Inputs' }], returnType: 'Promise<Outputs>', docs: ['Runs the model on one set of feeds.'] },
       { name: 'dispose', returnType: 'void', docs: ['Releases the weights; the model cannot run afterwards.'] },
+      ...(languageModel ? LM_METHODS : []),
     ],
   });
+  if (languageModel) file.addInterface(GENERATE_OPTIONS);
   file.addVariableStatement({
     isExported: true, hasDeclareKeyword: true, declarationKind: VariableDeclarationKind.Const, docs: ['Input names, dtypes and dims (symbolic dims as strings).'],
     declarations: [{ name: 'inputs', type: `readonly [${inputs.map(specType).join(', ')}]` }],

@@ -205,7 +205,8 @@ export function axesArg(ctx: ShapeContext, sinceOpset: number, inputIndex: numbe
 // ---- known values ----
 
 export function tensorValue(t: Tensor): KnownValue | undefined {
-  if (t.dtype === 'string' || t.data.length > MAX_KNOWN_ELEMENTS) return undefined;
+  // dims first: large constants may be loaded lazily, and their data is never needed here
+  if (t.dtype === 'string' || t.dims.reduce((a, b) => a * b, 1) > MAX_KNOWN_ELEMENTS) return undefined;
   if (t.dtype === 'float16' || t.dtype === 'bfloat16') return undefined;
   const data: Dim[] = [];
   const values = t.data as ArrayLike<number | bigint>;
