@@ -8,6 +8,7 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { compile } from '../compiler/compile.ts';
 import { formatBytes } from '../compiler/inspect.ts';
+import { decodeTables } from './decode.ts';
 import { gemvTables, median } from './gemv.ts';
 
 ortWeb.env.wasm.numThreads = 1;
@@ -64,6 +65,7 @@ for (const length of [prompt.length, 64]) {
   ]);
 }
 console.log(`\nstories260K weights: ${formatBytes(fp.bytes)} fp32 → ${formatBytes(q.bytes)} with OneBit linears`);
+await decodeTables();
 
 // ---- one Linear, one token (GEMV) and a small batch (GEMM) ----
 await gemvTables();

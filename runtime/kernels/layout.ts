@@ -104,9 +104,16 @@ function cells(data: TensorData): Cells {
 /** A new tensor of `dims` whose element i is `src` element index[i]. Works for every dtype. */
 export function takeElements<T extends DType>(src: Tensor<T>, dims: readonly number[], index: ArrayLike<number>): Tensor<T> {
   const out = allocate(src.dtype, index.length);
-  const from = cells(src.data);
-  const to = cells(out);
-  for (let i = 0; i < index.length; i++) to[i] = from[index[i]!];
+  if (src.data instanceof Float32Array) {
+    // the hot case (activations), as its own monomorphic loop
+    const from = src.data;
+    const to = out as Float32Array;
+    for (let i = 0; i < index.length; i++) to[i] = from[index[i]!]!;
+  } else {
+    const from = cells(src.data);
+    const to = cells(out);
+    for (let i = 0; i < index.length; i++) to[i] = from[index[i]!];
+  }
   return tensor(src.dtype, dims, out);
 }
 

@@ -12,6 +12,7 @@ import { bindCall } from './bindings.ts';
 import { relayoutSigns } from './onebit-layout.ts';
 
 const PAGE = 65536;
+const MAX_LAYOUTS = 8;
 
 /** A WebAssembly module using one SIMD128 instruction (i32x4.splat): validates only where SIMD is there. */
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 17, 11]);
@@ -80,6 +81,8 @@ export class WasmBackend {
       for (const b of slotBytes) { slotOffsets.push(end); end += b; }
       const offsets = new Map(Object.entries(this.plan.values).map(([name, v]) => [name, slotOffsets[v.slot]!]));
       layout = { offsets, bytes };
+      // Decoding sees a new context length every step: keep only the most recent layouts.
+      if (this.layouts.size >= MAX_LAYOUTS) this.layouts.delete(this.layouts.keys().next().value!);
       this.layouts.set(key, layout);
       if (end > this.memory.buffer.byteLength) this.memory.grow(Math.ceil((end - this.memory.buffer.byteLength) / PAGE));
     }
@@ -110,8 +113,11 @@ export class WasmBackend {
         if (!bound) { count('js-fallback'); return undefined; }
         const out = node.outputs[0]!;
         const y = view(out, 'float32', bound.dims);
-        const status = this.exports[call.fn]!(...bound.args(layout.offsets.get(out)!));
-        if (typeof status === 'number' && status !== 0) throw new Error(bound.failure?.(status) ?? `kernel ${call.fn} failed (${status})`);
+        const yPtr = layout.offsets.get(out)!;
+        for (const args of bound.calls ? bound.calls(yPtr) : [bound.args(yPtr)]) {
+          const status = this.exports[call.fn]!(...args);
+          if (typeof status === 'number' && status !== 0) throw new Error(bound.failure?.(status) ?? `kernel ${call.fn} failed (${status})`);
+        }
         count(call.kind);
         return [y];
       },

@@ -10,6 +10,8 @@ export interface BoundCall {
   dims: number[];
   /** Arguments for the export, given the output's byte offset. */
   args: (y: number) => number[];
+  /** Several calls instead of one (a batched product broadcast over more than one batch axis). */
+  calls?: (y: number) => number[][];
   /** Message for a non-zero status returned by the kernel. */
   failure?: (status: number) => string;
 }
@@ -56,22 +58,52 @@ export function bindCall(call: WasmCall, node: GraphNode, inputs: readonly (Tens
   void node;
 }
 
-/** Batched a [..., m, k] × b [..., k, n]: same batch dims, or one side a plain matrix shared by every batch. */
+/**
+ * Batched a [..., m, k] × b [..., k, n] with numpy broadcasting of the batch axes: the kernel walks the last
+ * batch axis (stride 0 on the side that broadcasts it); the outer batch axes, if any, become separate calls.
+ */
 function bindMatMul(a: Tensor, b: Tensor, ptr: Pointer): BoundCall | undefined {
   if (a.dims.length < 2 || b.dims.length < 2) return undefined;
   const [m, k] = a.dims.slice(-2) as [number, number];
   const [k2, n] = b.dims.slice(-2) as [number, number];
   if (k !== k2) return undefined;
-  const aBatch = a.dims.slice(0, -2);
-  const bBatch = b.dims.slice(0, -2);
   let batch: number[];
-  let aStride = m * k;
-  let bStride = k * n;
-  if (aBatch.join() === bBatch.join()) batch = aBatch;
-  else if (bBatch.length === 0) { batch = aBatch; bStride = 0; }
-  else if (aBatch.length === 0) { batch = bBatch; aStride = 0; }
-  else return undefined;
-  return { dims: [...batch, m, n], args: (y) => [ptr(0), ptr(1), y, sizeOf(batch), m, k, n, aStride, bStride] };
+  try {
+    batch = broadcastShapes(a.dims.slice(0, -2), b.dims.slice(0, -2));
+  } catch {
+    return undefined;
+  }
+  const dims = [...batch, m, n];
+  if (batch.length <= 1) {
+    const stride = (t: Tensor, size: number) => (t.dims.length === 2 || t.dims[0] === 1 ? 0 : size);
+    return { dims, args: (y) => [ptr(0), ptr(1), y, batch[0] ?? 1, m, k, n, stride(a, m * k), stride(b, k * n)] };
+  }
+  // Element strides of each operand's batch axes (0 where it broadcasts), aligned to the output's.
+  const strides = (t: Tensor, matrix: number) => {
+    const own = t.dims.slice(0, -2);
+    const padded = [...new Array<number>(batch.length - own.length).fill(1), ...own];
+    const out = new Array<number>(batch.length).fill(0);
+    let s = matrix;
+    for (let i = batch.length - 1; i >= 0; i--) { out[i] = padded[i] === 1 ? 0 : s; s *= padded[i]!; }
+    return out;
+  };
+  const as = strides(a, m * k);
+  const bs = strides(b, k * n);
+  const last = batch.length - 1;
+  const outer = batch.slice(0, last);
+  const calls = (y: number): number[][] => {
+    const list: number[][] = [];
+    const index = new Array<number>(outer.length).fill(0);
+    for (let c = 0; c < sizeOf(outer); c++) {
+      let ao = 0;
+      let bo = 0;
+      for (let i = 0; i < outer.length; i++) { ao += index[i]! * as[i]!; bo += index[i]! * bs[i]!; }
+      list.push([ptr(0) + 4 * ao, ptr(1) + 4 * bo, y + 4 * c * batch[last]! * m * n, batch[last]!, m, k, n, as[last]!, bs[last]!]);
+      for (let i = outer.length - 1; i >= 0 && ++index[i]! === outer[i]!; i--) index[i] = 0;
+    }
+    return list;
+  };
+  return { dims, args: (y) => calls(y)[0]!, calls };
 }
 
 /**
