@@ -70,7 +70,7 @@ export interface WasmConstant {
   readonly in?: number;
 }
 
-export type WasmCallKind = 'onebit-linear' | 'matmul-const' | 'matmul' | 'binary' | 'unary' | 'softmax' | 'reduce-mean' | 'rms-norm' | 'layer-norm' | 'gather';
+export type WasmCallKind = 'onebit-linear' | 'matmul-const' | 'matmul' | 'binary' | 'unary' | 'softmax' | 'reduce-mean' | 'rms-norm' | 'layer-norm' | 'gather' | 'transpose';
 
 export interface WasmCall {
   readonly kind: WasmCallKind;

@@ -41,6 +41,10 @@ export function bindCall(call: WasmCall, node: GraphNode, inputs: readonly (Tens
       const cols = x.dims.at(-1) ?? 1;
       return cols === 0 ? undefined : { dims: [...lead, 1], args: (y) => [ptr(0), y, rowsOf(cols), cols] };
     }
+    case 'transpose': {
+      const [rows, cols] = x.dims.slice(-2) as [number, number];
+      return { dims: [...x.dims.slice(0, -2), cols, rows], args: (y) => [ptr(0), y, sizeOf(x.dims.slice(0, -2)), rows, cols] };
+    }
     case 'gather': {
       const indices = inputs[1]!;
       const rows = s['rows']!;

@@ -14,6 +14,7 @@ import { addGather, addLayerNorm, addReduceMeanLastAxis, addRmsNorm, addSoftmaxL
 import { addOneBitLinear, onebitScratchBytes } from './onebit-linear.ts';
 import type { KernelChoice } from './select-kernels.ts';
 import { selectKernels } from './select-kernels.ts';
+import { addTransposeLastTwo } from './transpose.ts';
 
 export const WASM_FILE = 'model.wasm';
 const RESERVED = 1024;
@@ -112,6 +113,7 @@ function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k:
     }
     case 'matmul': return once('matmul', (m) => addBatchedMatMul(m, 'matmul'));
     case 'softmax': return once('softmax', (m) => addSoftmaxLastAxis(m, 'softmax'));
+    case 'transpose': return once('transpose_last_two', (m) => addTransposeLastTwo(m, 'transpose_last_two'));
     case 'reduce-mean': return once('reduce_mean', (m) => addReduceMeanLastAxis(m, 'reduce_mean'));
     case 'binary': return once(`binary_${c.variant}`, (m) => addBinary(m, `binary_${c.variant}`, c.variant as 'Add'));
     case 'unary': return once(`unary_${c.variant}`, (m) => addUnary(m, `unary_${c.variant}`, c.variant as 'Neg'));

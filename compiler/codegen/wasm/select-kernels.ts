@@ -75,6 +75,13 @@ function choose(node: IrNode, graph: IrGraph, opset: number, constant: (n: strin
       if (w) return w.dims.length === 2 && !isConst(a) ? pick('matmul-const', [1], { k: w.dims[0]!, n: w.dims[1]! }) : undefined;
       return f32(b) && rank(a!) >= 2 && rank(b!) >= 2 ? pick('matmul', []) : undefined;
     }
+    case 'Transpose': {
+      // only the swap of the last two axes (attention's Kᵀ), the rest stays in place
+      const perm = node.attrs['perm'];
+      const r = rank(a!);
+      const swapLast = Array.isArray(perm) && r >= 2 && perm.length === r && perm.every((p, i) => p === (i < r - 2 ? i : i === r - 2 ? r - 1 : r - 2));
+      return f32(a) && swapLast ? pick('transpose', []) : undefined;
+    }
     case 'Gemm': {
       // y = A·Bᵀ (+ c) with a constant B [n, k] (an HF Linear kept in full precision): B is placed transposed.
       const w = constant(b);
