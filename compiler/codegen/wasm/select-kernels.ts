@@ -29,6 +29,8 @@ export function selectKernels(model: IrModel): KernelChoice[] {
   const constant = (name: string | undefined) => (name ? graph.initializers.get(name) : undefined);
   const type = (name: string): ValueType | undefined => graph.types.get(name);
   const plannable = (name: string) => {
+    // an arena value is written by its producer or fed in: a constant read as an activation never would be
+    if (graph.initializers.has(name)) return false;
     const t = type(name);
     return !!t && (t.dtype === 'float32' || t.dtype === 'int64') && !!t.shape && t.shape.every((d) => symbolsOf(d).every((s) => inputSymbols.has(s)));
   };
