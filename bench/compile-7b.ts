@@ -1,4 +1,4 @@
-// `npm run bench -- --7b` part: a LLaMA-7B-shaped checkpoint (2 decoder layers at hidden 4096 /
+// Part of `npm run bench`: a LLaMA-7B-shaped checkpoint (2 decoder layers at hidden 4096 /
 // intermediate 11008, vocab 32000, F16, random weights written here) compiled in a child process; reports
 // compile time and peak RSS against the largest tensor (the compiler streams: the target is < 2×).
 import { spawnSync } from 'node:child_process';
@@ -58,6 +58,6 @@ export async function compile7bShaped(): Promise<void> {
     console.log('|---|---|---|---|');
     console.log(`| ${r.seconds.toFixed(1)} s | ${formatBytes(r.maxRss)} | ${(r.maxRss / largest).toFixed(2)}× | ${formatBytes(r.before)} → ${formatBytes(r.after)} |`);
   } finally {
-    if (!process.env['KEEP']) rmSync(dir, { recursive: true, force: true }); else console.log(dir);
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,7 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { compile } from '../compiler/compile.ts';
 import { formatBytes } from '../compiler/inspect.ts';
+import { compile7bShaped } from './compile-7b.ts';
 import { decodeTables } from './decode.ts';
 import { gemvTables, median } from './gemv.ts';
 
@@ -69,3 +70,6 @@ await decodeTables();
 
 // ---- one Linear, one token (GEMV) and a small batch (GEMM) ----
 await gemvTables();
+
+// ---- compiling a LLaMA-7B-shaped checkpoint: time and peak memory ----
+await compile7bShaped();
