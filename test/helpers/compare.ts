@@ -41,3 +41,15 @@ export function relativeL2(actual: ArrayLike<number>, expected: ArrayLike<number
   for (let i = 0; i < expected.length; i++) { num += (actual[i]! - expected[i]!) ** 2; den += expected[i]! ** 2; }
   return Math.sqrt(num / den);
 }
+
+/** First index where `actual` and `expected` differ beyond |a − e| ≤ atol + rtol·|e| (NaN = NaN, Inf = Inf). */
+export function firstMismatch(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): string | undefined {
+  if (actual.length !== expected.length) return `length ${actual.length}, expected ${expected.length}`;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (Number.isNaN(e) ? Number.isNaN(a) : a === e || Math.abs(a - e) <= atol + rtol * Math.abs(e)) continue;
+    return `element ${i}: ${a}, expected ${e}`;
+  }
+  return undefined;
+}

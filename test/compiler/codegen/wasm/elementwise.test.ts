@@ -6,6 +6,7 @@ import { addBinary, addUnary, BINARY_OPS, UNARY_OPS } from '../../../../compiler
 import type { BinaryOp, UnaryOp } from '../../../../compiler/codegen/wasm/elementwise.ts';
 import { runKernel } from '../../../helpers/kernels.ts';
 import { randomUniform as uniform, rng } from '../../../helpers/onnx-builder.ts';
+import { firstMismatch } from '../../../helpers/compare.ts';
 import { instantiateKernels } from '../../../helpers/wasm.ts';
 import type { KernelInstance } from '../../../helpers/wasm.ts';
 
@@ -29,17 +30,6 @@ async function withMemory<T>(fn: (k: KernelInstance, alloc: (floats: number) => 
   return fn(k, alloc);
 }
 
-/** First index where `actual` and `expected` differ beyond |a − e| ≤ atol + rtol·|e| (NaN = NaN, Inf = Inf). */
-function firstMismatch(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): string | undefined {
-  if (actual.length !== expected.length) return `length ${actual.length}, expected ${expected.length}`;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (Number.isNaN(e) ? Number.isNaN(a) : a === e || Math.abs(a - e) <= atol + rtol * Math.abs(e)) continue;
-    return `element ${i}: ${a}, expected ${e}`;
-  }
-  return undefined;
-}
 
 // ======================================================================================================
 // Binary

@@ -9,20 +9,11 @@ import {
 import type { Module } from '../../../../compiler/codegen/wasm/module.ts';
 import { runKernel } from '../../../helpers/kernels.ts';
 import { randomUniform as uniform, rng } from '../../../helpers/onnx-builder.ts';
+import { firstMismatch } from '../../../helpers/compare.ts';
 import { instantiateKernels } from '../../../helpers/wasm.ts';
 import type { KernelInstance } from '../../../helpers/wasm.ts';
 
 
-function firstMismatch(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): string | undefined {
-  if (actual.length !== expected.length) return `length ${actual.length}, expected ${expected.length}`;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (Number.isNaN(e) ? Number.isNaN(a) : a === e || Math.abs(a - e) <= atol + rtol * Math.abs(e)) continue;
-    return `element ${i}: ${a}, expected ${e}`;
-  }
-  return undefined;
-}
 
 const SHAPES: [number, number][] = [[1, 1], [1, 3], [2, 4], [3, 5], [4, 8], [5, 16], [4, 17], [7, 64], [2, 255], [1, 100003]];
 
