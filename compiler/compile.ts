@@ -1,7 +1,7 @@
 // The pipeline, as a list of named steps: import → verify → infer shapes → fold constants → fuse RMSNorm →
 // find linears → OneBit rewrite → remove unused → verify → codegen → write bundle.
-import { stat, writeFile } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { byteSizeOf } from '../formats/tensor.ts';
 import { WidenedTensor } from '../formats/widened-tensor.ts';
 import { SUPPORTED_OPS } from '../runtime/kernels/index.ts';
@@ -12,7 +12,7 @@ import { writeWeights } from './bundle/write-weights.ts';
 import { bundleModelJs } from './codegen/js/bundle-model-js.ts';
 import { buildPlan, planSource } from './codegen/js/emit-plan.ts';
 import { importModel } from './import/import-model.ts';
-import { CompileError, throwIfErrors } from './ir/diagnostics.ts';
+import { throwIfErrors } from './ir/diagnostics.ts';
 import type { Diagnostic } from './ir/diagnostics.ts';
 import type { IrModel } from './ir/graph.ts';
 import { allGraphs } from './ir/graph.ts';

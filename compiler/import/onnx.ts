@@ -9,7 +9,6 @@ import type { Tensor } from '../../formats/tensor.ts';
 import { tensor } from '../../formats/tensor.ts';
 import type { Dim, IrAttr, IrGraph, IrModel, IrNode, ValueInfo, ValueType } from '../ir/graph.ts';
 
-type onnx = typeof onnxProto.onnx;
 type Where = { file: string; dir: string };
 
 const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, SPARSE_TENSOR: 11, TYPE_PROTO: 13, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 } as const;

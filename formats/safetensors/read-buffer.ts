@@ -1,7 +1,5 @@
 // safetensors over bytes already in memory (the runtime gets them via fetch or fs). Pure: no node imports.
-import { FormatError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
-import type { SafetensorsEntry, SafetensorsHeader } from './header.ts';
 import { parseSafetensorsHeader, SafetensorsIndex, tensorFromEntry } from './header.ts';
 
 /** A validated safetensors file in memory. Tensors are views of the bytes when aligned (no copy), copies otherwise. */

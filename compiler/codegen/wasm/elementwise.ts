@@ -6,7 +6,7 @@ import type { Module } from './module.ts';
 
 export type Expr = binaryen.ExpressionRef;
 
-const { i32, f32, v128 } = binaryen;
+const { i32, v128 } = binaryen;
 
 // ======================================================================================================
 // Builder

@@ -5,7 +5,7 @@
 import type { Tensor } from '../../../formats/tensor.ts';
 import { symbolsOf } from '../../../runtime/dims.ts';
 import type { WasmCallKind } from '../../../runtime/plan.ts';
-import type { IrGraph, IrModel, IrNode, ValueType } from '../../ir/graph.ts';
+import type { IrModel, IrNode, ValueType } from '../../ir/graph.ts';
 import { defaultOpset } from '../../ir/graph.ts';
 import { floatScalar, smallInts } from '../../ir/constant-values.ts';
 
@@ -38,7 +38,7 @@ export function selectKernels(model: IrModel): KernelChoice[] {
   const choices: KernelChoice[] = [];
   for (const node of graph.nodes) {
     if (subgraphFree(node) && node.outputs.length >= 1) {
-      const choice = choose(node, graph, opset, constant, type);
+      const choice = choose(node, opset, constant, type);
       if (!choice) continue;
       const values = [...node.inputs.filter((n, i) => n && !choice.constantInputs.includes(i)), node.outputs[0]!];
       // Constants are placed as float32 (the sign bits of a OneBitLinear as they are).
@@ -52,7 +52,7 @@ export function selectKernels(model: IrModel): KernelChoice[] {
 
 const subgraphFree = (node: IrNode) => Object.values(node.attrs).every((a) => typeof a !== 'object' || a === null || Array.isArray(a) || !('nodes' in a));
 
-function choose(node: IrNode, graph: IrGraph, opset: number, constant: (n: string | undefined) => Tensor | undefined, type: (n: string) => ValueType | undefined): KernelChoice | undefined {
+function choose(node: IrNode, opset: number, constant: (n: string | undefined) => Tensor | undefined, type: (n: string) => ValueType | undefined): KernelChoice | undefined {
   const f32 = (name: string | undefined) => !!name && type(name)?.dtype === 'float32';
   const rank = (name: string) => type(name)?.shape?.length ?? -1;
   const pick = (kind: WasmCallKind, constantInputs: number[], sizes: Record<string, number> = {}, variant?: string): KernelChoice =>

@@ -8,8 +8,8 @@ import type { TensorDataByType } from '../../../formats/dtype.ts';
 import { tensor } from '../../../formats/tensor.ts';
 import { halfToFloat32 } from '../../../formats/dtype.ts';
 import type { AttrValue } from '../../../runtime/graph.ts';
-import { Attributes, KernelError } from '../../../runtime/kernel.ts';
-import { erf, kernels } from '../../../runtime/kernels/elementwise.ts';
+import { KernelError } from '../../../runtime/kernel.ts';
+import { erf } from '../../../runtime/kernels/elementwise.ts';
 
 function run(op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 17): Tensor {
   return runKernel(op, inputs, attrs, opset)[0]!;

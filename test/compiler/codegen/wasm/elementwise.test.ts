@@ -3,9 +3,9 @@
 import test from 'ava';
 import { tensor } from '../../../../formats/tensor.ts';
 import { addBinary, addUnary, BINARY_OPS, UNARY_OPS } from '../../../../compiler/codegen/wasm/elementwise.ts';
-import type { BinaryOp, UnaryOp } from '../../../../compiler/codegen/wasm/elementwise.ts';
+import type { UnaryOp } from '../../../../compiler/codegen/wasm/elementwise.ts';
 import { runKernel } from '../../../helpers/kernels.ts';
-import { randomUniform as uniform, rng } from '../../../helpers/onnx-builder.ts';
+import { randomUniform as uniform } from '../../../helpers/onnx-builder.ts';
 import { firstMismatch } from '../../../helpers/compare.ts';
 import { instantiateKernels } from '../../../helpers/wasm.ts';
 import type { KernelInstance } from '../../../helpers/wasm.ts';

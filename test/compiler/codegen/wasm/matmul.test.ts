@@ -4,7 +4,6 @@ import { tensor } from '../../../../formats/tensor.ts';
 import { addBatchedMatMul, addMatMulConstB } from '../../../../compiler/codegen/wasm/matmul.ts';
 import { instantiateKernels } from '../../../helpers/wasm.ts';
 import type { KernelInstance } from '../../../helpers/wasm.ts';
-import type { Module } from '../../../../compiler/codegen/wasm/module.ts';
 import { runKernel } from '../../../helpers/kernels.ts';
 import { randomNormal } from '../../../helpers/onnx-builder.ts';
 

@@ -11,7 +11,6 @@ import { runKernel } from '../../../helpers/kernels.ts';
 import { randomUniform as uniform, rng } from '../../../helpers/onnx-builder.ts';
 import { firstMismatch } from '../../../helpers/compare.ts';
 import { instantiateKernels } from '../../../helpers/wasm.ts';
-import type { KernelInstance } from '../../../helpers/wasm.ts';
 
 
 
