@@ -79,6 +79,8 @@ export class DecodeSession {
   private readonly mask: Float32Array | Uint8Array | IntArray | undefined;
   private readonly positions: IntArray | undefined;
   private past: Map<string, Feed> | undefined;
+  /** The KV cache, preallocated for maxContext tokens: [kv_heads, position, head_dim] per cache input. */
+  private readonly cacheBuffers: Map<string, Float32Array>;
   private count = 0;
 
   constructor(private readonly model: LanguageModel, options: DecodeSessionOptions = {}) {
@@ -116,6 +118,7 @@ export class DecodeSession {
     }
     this.cache = cache;
     this.mode = cache.length ? 'cache' : 'recompute';
+    this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32').map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
 
     this.ids = intArray(idsSpec, maxContext);
     if (this.maskSpec) {
@@ -223,7 +226,14 @@ export class DecodeSession {
       if (t.dims.length !== 4 || b !== 1 || h !== c.heads || s !== total || d !== c.headDim) {
         throw new Error(`output '${c.output}' is [${t.dims.join(', ')}]; expected [1, ${c.heads}, ${total}, ${c.headDim}] (past + new tokens)`);
       }
-      next.set(c.input.name, { data: t.data, dims: t.dims });
+      // Kept in the preallocated buffer (the run's own arrays are let go); fed back as a view of its prefix.
+      const buffer = this.cacheBuffers.get(c.input.name);
+      if (buffer && t.data instanceof Float32Array) {
+        buffer.set(t.data);
+        next.set(c.input.name, { data: buffer.subarray(0, t.data.length), dims: t.dims });
+      } else {
+        next.set(c.input.name, { data: t.data, dims: t.dims });
+      }
     }
     return next;
   }
