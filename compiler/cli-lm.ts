@@ -105,6 +105,7 @@ async function runCommand(bundle: string, opts: RunOptions): Promise<void> {
   let first: number | undefined;
   const started = performance.now();
   const context = maxContextOption ?? maxContext;
+  process.stdout.write(opts.prompt); // the continuation reads on from the prompt
   for await (const piece of generate(model, tokenizer, opts.prompt, {
     maxTokens,
     ...(temperature !== undefined ? { temperature } : {}),

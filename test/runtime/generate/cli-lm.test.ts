@@ -28,7 +28,7 @@ test('run streams the greedy continuation to stdout and the speed to stderr', as
   const { dir: bundle } = await storiesBundle();
   const r = cli('run', bundle, '--prompt', reference.prompt_text, '--max-tokens', '64', '--backend', 'js');
   t.is(r.code, 0, r.stderr);
-  t.is(r.stdout, reference.greedy_continuation_text + '\n');
+  t.is(r.stdout, reference.prompt_text + reference.greedy_continuation_text + '\n'); // the prompt, then its continuation
   t.regex(r.stderr, /^onebitc: 64 tokens in [\d.]+ s, [\d.]+ tokens\/s \(js backend; first token after [\d.]+ s\)\n$/);
   const sampled = cli('run', bundle, '--prompt', 'Once', '--max-tokens', '12', '--temperature', '0.8', '--top-k', '20', '--top-p', '0.9', '--seed', '7');
   t.is(sampled.code, 0, sampled.stderr);
