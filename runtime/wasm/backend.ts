@@ -92,6 +92,7 @@ export class WasmBackend {
   /** Hooks for one run of the main graph with these symbol values. */
   hooks(symbols: ReadonlyMap<string, number>): ExecutionHooks {
     const layout = this.prepare(symbols);
+    const buffer = this.memory.buffer; // memory only grows in prepare(), so this stays valid for the run
     this.calls.clear();
     const count = (kind: string) => this.calls.set(kind, (this.calls.get(kind) ?? 0) + 1);
     const view = (name: string, dtype: 'float32' | 'int64', dims: readonly number[]): Tensor => {
@@ -101,8 +102,8 @@ export class WasmBackend {
         throw new Error(`'${name}' has dims [${dims.join(', ')}], more than the ${layout.bytes.get(name)} bytes planned for it`);
       }
       return dtype === 'int64'
-        ? { dtype, dims, data: new BigInt64Array(this.memory.buffer, offset, length) }
-        : { dtype, dims, data: new Float32Array(this.memory.buffer, offset, length) };
+        ? { dtype, dims, data: new BigInt64Array(buffer, offset, length) }
+        : { dtype, dims, data: new Float32Array(buffer, offset, length) };
     };
     return {
       runNode: (node: GraphNode, inputs) => {
@@ -123,7 +124,7 @@ export class WasmBackend {
       },
       placeValue: (name, value) => {
         const planned = this.plan.values[name];
-        const inMemory = (value.data as ArrayBufferView).buffer === this.memory.buffer;
+        const inMemory = (value.data as ArrayBufferView).buffer === buffer;
         if (!planned) return inMemory ? { ...value, data: (value.data as Float32Array).slice() } as Tensor : value;
         const offset = layout.offsets.get(name)!;
         if (inMemory && (value.data as ArrayBufferView).byteOffset === offset) return value;
