@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { FormatError } from '../formats/errors.ts';
 import { BundleWriteError } from './bundle/write-bundle.ts';
 import type { ProgressEvent, Target } from './compile.ts';
+import type { Fidelity } from './measure-fidelity.ts';
 import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
 import { compile, TARGETS } from './compile.ts';
 import { formatBytes, inspect } from './inspect.ts';
@@ -66,6 +67,19 @@ function fitNotes(layers: readonly LayerReport[]): string[] {
   });
 }
 
+/** SVID's relative weight error ‖W − Ŵ‖/‖W‖ over the converted layers: the spread and the worst. */
+function svidErrorLine(layers: readonly LayerReport[]): string {
+  const errors = layers.filter((l) => l.fit).map((l) => ({ layer: l.layer, error: l.fit!.svidRelativeError })).sort((a, b) => a.error - b.error);
+  const median = errors[Math.floor(errors.length / 2)]!;
+  const worst = errors.at(-1)!;
+  return `SVID weight error ‖W−Ŵ‖/‖W‖: median ${median.error.toFixed(3)}, worst ${worst.error.toFixed(3)} (${worst.layer}); per layer in --report`;
+}
+
+function fidelityLine(f: Fidelity): string {
+  const lm = f.kl !== undefined ? `, KL ${f.kl.toFixed(3)} nats/token, top-1 agreement ${(100 * f.top1!).toFixed(0)}%` : '';
+  return `fidelity (1-bit vs original outputs on ${f.sample}): cosine ${f.cosine.toFixed(4)}${lm}`;
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 const program = new Command('onebitc')
@@ -97,9 +111,17 @@ const program = new Command('onebitc')
       const ratio = result.sizeAfter ? ` (${(result.sizeBefore / result.sizeAfter).toFixed(2)}× smaller)` : '';
       out.write(`size: ${formatBytes(result.sizeBefore)} before → ${formatBytes(result.sizeAfter)} after${ratio}\n`);
       for (const line of fitNotes(converted)) out.write(line + '\n');
+      if (converted.length) out.write(svidErrorLine(converted) + '\n');
+      if (result.fidelity) out.write(fidelityLine(result.fidelity) + '\n');
+      else if (converted.length) out.write('fidelity: not measured (the model is too large to run twice at compile time)\n');
+      if (result.languageModel && converted.length) {
+        process.stderr.write('onebitc: warning: SVID alone (no distillation) keeps little of a language model\'s quality' +
+          (result.fidelity?.top1 !== undefined ? ` (here the 1-bit model picks the original's next token ${(100 * result.fidelity.top1).toFixed(0)}% of the time)` : '') +
+          '. The OneBit paper recovers it by knowledge distillation from the original model: --distill (in-process, for small models) or export-training (for a GPU cluster) — not in this version yet. A checkpoint already trained with OneBit (model_type bitllama) needs neither.\n');
+      }
       for (const w of result.warnings) process.stderr.write(`onebitc: ${formatDiagnostic(w)}\n`);
       if (opts.report) {
-        await writeFile(opts.report, JSON.stringify({ onebitc: ONEBITC_VERSION, input, output, sizeBefore: result.sizeBefore, sizeAfter: result.sizeAfter, layers: result.layers }, null, 2) + '\n');
+        await writeFile(opts.report, JSON.stringify({ onebitc: ONEBITC_VERSION, input, output, sizeBefore: result.sizeBefore, sizeAfter: result.sizeAfter, fidelity: result.fidelity ?? null, layers: result.layers }, null, 2) + '\n');
       }
     } catch (e) {
       progress.stop();

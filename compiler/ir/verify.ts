@@ -145,7 +145,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = {
   Loop: op([2, Infinity], [each(I64, 0), each(BOOL, 1)], { body: 'graph' }, { outputs: [1, Infinity], required: ['body'], optional: [0, 1] }),
 
   RMSNorm: op([1, 2], [each(['float32'], 0, 1)], { epsilon: 'float', axis: 'int' }, { required: ['epsilon'] }),
-  OneBitLinear: op([4, 5], [each(FLOAT, 0), each(['uint8'], 1), each(FLOAT, 2, 3, 4)], { in: 'int', out: 'int', alpha: 'float', beta: 'float' }, { required: ['in', 'out'] }),
+  OneBitLinear: op([4, 5], [each(FLOAT, 0), each(['uint8'], 1), each(FLOAT, 2, 3, 4)], { in: 'int', out: 'int', alpha: 'float', beta: 'float', post_norm_eps: 'float' }, { required: ['in', 'out'] }),
 };
 
 /** Every op the verifier has a schema for, sorted. */

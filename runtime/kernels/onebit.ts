@@ -1,13 +1,15 @@
 // OneBitLinear, the reference kernel of a OneBit linear layer (docs ONEBIT.md §1):
 //
-//   y = alpha · (((x ⊙ g) Sᵀ) ⊙ h) + bias
+//   z = alpha · (((x ⊙ g) Sᵀ) ⊙ h) + bias
+//   y = z, or with attribute post_norm_eps: y = LayerNorm_noaffine(z) = (z − mean(z)) / √(var(z) + eps) per row
+//       of z (over the whole output width; biased variance) — OneBit's post-LayerNorm of trained students
 //
 // inputs:  x    float32 (..., in)
 //          sign uint8 (out, ceil(in/8)): bit j of byte k (LSB first) is column 8k+j, bit = 1 means −1
 //          g    float16 | float32 (in)
 //          h    float16 | float32 (out)
 //          bias float32 | float16 (out), optional
-// attrs:   in, out (ints), alpha (float, default 1)
+// attrs:   in, out (ints), alpha (float, default 1), post_norm_eps (float ≥ 0, optional: the post-norm)
 // output:  y    float32 (..., out)
 // Plain loops, float64 accumulation: this is the definition faster kernels are tested against.
 // Padding bits (columns ≥ in in the last byte of a row) are never read.
@@ -42,6 +44,10 @@ const OneBitLinear: Kernel = (inputs, attrs) => {
   const inDim = attrs.int('in');
   const out = attrs.int('out');
   const alpha = attrs.float('alpha', 1);
+  const postNormEps = attrs.has('post_norm_eps') ? attrs.float('post_norm_eps') : undefined;
+  if (postNormEps !== undefined && !(postNormEps >= 0 && Number.isFinite(postNormEps))) {
+    throw new KernelError(`attribute 'post_norm_eps' must be a finite number ≥ 0, got ${postNormEps}`);
+  }
   if (!Number.isInteger(inDim) || inDim < 0) throw new KernelError(`attribute 'in' must be a non-negative integer, got ${inDim}`);
   if (!Number.isInteger(out) || out < 0) throw new KernelError(`attribute 'out' must be a non-negative integer, got ${out}`);
 
@@ -65,6 +71,7 @@ const OneBitLinear: Kernel = (inputs, attrs) => {
   const y = tensor('float32', [...batchDims, out]); // (..., out)
   const ys = y.data;
   const xg = new Float64Array(inDim); // (in) x ⊙ g for one row of x
+  const z = new Float64Array(out); // (out) one row of y before the post-norm
   for (let n = 0; n < batch; n++) {
     for (let i = 0; i < inDim; i++) xg[i] = xs[n * inDim + i]! * g[i]!;
     for (let o = 0; o < out; o++) {
@@ -73,8 +80,20 @@ const OneBitLinear: Kernel = (inputs, attrs) => {
         const negative = (bits[o * rowBytes + (i >> 3)]! >> (i & 7)) & 1;
         sum += negative ? -xg[i]! : xg[i]!;
       }
-      ys[n * out + o] = alpha * sum * h[o]! + (bias ? bias[o]! : 0);
+      z[o] = alpha * sum * h[o]! + (bias ? bias[o]! : 0);
     }
+    if (postNormEps === undefined) {
+      for (let o = 0; o < out; o++) ys[n * out + o] = z[o]!;
+      continue;
+    }
+    let mean = 0;
+    for (let o = 0; o < out; o++) mean += z[o]!;
+    mean /= out;
+    let variance = 0;
+    for (let o = 0; o < out; o++) variance += (z[o]! - mean) ** 2;
+    variance /= out;
+    const inv = 1 / Math.sqrt(variance + postNormEps);
+    for (let o = 0; o < out; o++) ys[n * out + o] = (z[o]! - mean) * inv;
   }
   return [y];
 };

@@ -44,7 +44,14 @@ test('stories260K folder, --no-quantize: reference logits within 1e-4 and the re
 });
 
 test('1-bit by default: every projection OneBit (≤ 1/20 of its fp32 bytes plus the vectors), head kept, fp16 storage', (t) => {
-  const out = compileFolder(t, STORIES_DIR);
+  const out = join(tempDir('hf-out'), 'bundle');
+  const r = onebitc(STORIES_DIR, '-o', out);
+  t.is(r.code, 0, r.stderr);
+  // SVID alone: the measured fidelity, and a warning that says how the paper recovers quality
+  const fidelity = /fidelity \(1-bit vs original outputs on \d+ tokens of a built-in English sample\): cosine ([\d.]+), KL ([\d.]+) nats\/token, top-1 agreement (\d+)%/.exec(r.stdout);
+  t.truthy(fidelity, r.stdout);
+  t.true(Number(fidelity![2]) > 1); // far from the original: SVID alone
+  t.regex(r.stderr, /warning: SVID alone .* knowledge distillation/);
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { layers: { name: string; out: number; in: number; bytesBefore: number; bytesAfter: number; kept: boolean }[] };
   const converted = manifest.layers.filter((l) => !l.kept);
   t.is(converted.length, 35); // 5 layers × q, k, v, o, gate, up, down

@@ -39,6 +39,8 @@ for (const [out, inDim] of [[4096, 4096], [11008, 4096], [4096, 11008]] as const
     const report = join(dir, 'report.json');
     const r = onebitc(model, '-o', bundle, '--report', report);
     t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /SVID weight error ‖W−Ŵ‖\/‖W‖: median 0\.\d+/);
+    t.regex(r.stdout, /fidelity \(1-bit vs original outputs on seeded random inputs\): cosine 0\.\d+/);
     const layers = (JSON.parse(readFileSync(report, 'utf8')) as { layers: (ReportLayer & { bytesAfter: number; source: string })[] }).layers;
     t.is(layers.length, 1);
     t.is(layers[0]!.source, 'MatMul+Add');

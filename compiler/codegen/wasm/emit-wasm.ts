@@ -87,7 +87,11 @@ function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k:
     case 'onebit-linear': {
       const fn = `onebit_linear_${k}`;
       const alpha = typeof c.node.attrs['alpha'] === 'number' ? c.node.attrs['alpha'] : 1;
-      addOneBitLinear(mod, fn, { in: s['in']!, out: s['out']!, sign: at[1]!, g: at[2]!, h: at[3]!, ...(at[4] !== undefined ? { bias: at[4] } : {}), alpha, scratch });
+      const eps = c.node.attrs['post_norm_eps'];
+      addOneBitLinear(mod, fn, {
+        in: s['in']!, out: s['out']!, sign: at[1]!, g: at[2]!, h: at[3]!, ...(at[4] !== undefined ? { bias: at[4] } : {}), alpha, scratch,
+        ...(typeof eps === 'number' ? { postNormEps: eps } : {}),
+      });
       return fn;
     }
     case 'matmul-const': {

@@ -1,6 +1,8 @@
 // Exact OneBit linear kernels in WASM SIMD128, specialised per layer (every size is a constant).
 //
 //   y = alpha · (((x ⊙ g) Sᵀ) ⊙ h) + bias          x (rows, in), S ∈ {±1}^{out×in}, y (rows, out)
+//   then, with postNormEps, y ← (y − mean(y)) / √(var(y) + eps) per row (OneBit's post-LayerNorm without
+//   affine parameters, biased variance over the whole output width)
 //
 // Signs are read in the layout of runtime/wasm/onebit-layout.ts: [ceil(in/64), out, 8] bytes (64-column
 // blocks, block-major). Exact: fp32 activations and sums, only the summation order differs from the
@@ -20,8 +22,11 @@
 //     takes the GEMV. Padded rows repeat a real row and are not stored.
 //   Each 256-entry table is H[hi nibble] + L[lo nibble] from two 16-entry tables; the table-filling
 //   functions are shared by all layers of the module that use the same scratch address.
-// ⊙ h, alpha and bias are applied in one pass at the end. No state is kept between calls (no init function,
-// no data segment): everything in scratch is written by each call before it is read.
+// ⊙ h, alpha and bias are applied in one pass at the end. The post-norm (when asked) runs on each block of
+// (at most 8) finished rows while they are in cache: per row, fp32 sums of y and then of (y − mean)² (f32x4
+// lanes + scalar tail), 1/√(var + eps), y ← (y − mean)·that — no approximation, only the summation order
+// differs from the reference. No state is kept between calls (no init function, no data segment):
+// everything in scratch is written by each call before it is read.
 //
 // Scratch (`onebitScratchBytes`): [tables 32 KiB][x' (in_pad) f32, or x'ᵀ (in_pad) f32×rows][partial sums (out) f32×rows],
 // in_pad = in rounded up to 64 (x' is zero there, so padding bits never matter).
@@ -41,6 +46,8 @@ export interface OneBitLinearSpec {
   /** Byte offset of the bias, f32[out]; omitted = no bias. */
   bias?: number;
   alpha: number;
+  /** When set: LayerNorm without affine parameters over each output row, with this epsilon (≥ 0). */
+  postNormEps?: number;
   /** Byte offset of a 16-aligned region of onebitScratchBytes(in, out) bytes, free for the kernel. */
   scratch: number;
 }
@@ -68,6 +75,9 @@ function checkSpec(name: string, s: OneBitLinearSpec): void {
   }
   if (s.scratch % 16 !== 0) throw new RangeError(`addOneBitLinear(${name}): scratch must be 16-aligned, got ${s.scratch}`);
   if (!Number.isFinite(s.alpha)) throw new RangeError(`addOneBitLinear(${name}): alpha must be finite, got ${s.alpha}`);
+  if (s.postNormEps !== undefined && !(Number.isFinite(s.postNormEps) && s.postNormEps >= 0)) {
+    throw new RangeError(`addOneBitLinear(${name}): postNormEps must be a finite number ≥ 0, got ${s.postNormEps}`);
+  }
   const end = s.scratch + onebitScratchBytes(s.in, s.out);
   if (end > 2 ** 32) throw new RangeError(`addOneBitLinear(${name}): scratch ends beyond 4 GiB`);
 }
@@ -150,6 +160,8 @@ export function addOneBitLinear(mod: Module, name: string, spec: OneBitLinearSpe
   addGemv(mod, gemv, spec);
   addGemm(mod, gemm4, spec, 4, GEMM4_CHUNK_BYTES, GEMM_UNROLL);
   addGemm(mod, gemm8, spec, 8, GEMM8_CHUNK_BYTES, GEMM_UNROLL);
+  const norm = spec.postNormEps !== undefined && spec.out > 0 ? `${name}$postnorm` : undefined;
+  if (norm) addPostNorm(mod, norm, spec.out, spec.postNormEps!);
 
   // name(x, y, rows): blocks of 8 rows; a last block of 5–7 rows is padded to 8, of 2–4 rows to 4, and a
   // last single row goes to the GEMV.
@@ -166,6 +178,7 @@ export function addOneBitLinear(mod: Module, name: string, spec: OneBitLinearSpe
         mod.if(i32.gt_s(f.get(ROWS), i32.const(1)),
           call(gemm4, f.get(ROWS)),
           mod.call(gemv, [f.get(X), f.get(Y)], binaryen.none))),
+      ...(norm ? [mod.call(norm, [f.get(Y), mod.select(i32.gt_s(f.get(ROWS), i32.const(8)), i32.const(8), f.get(ROWS))], binaryen.none)] : []),
       f.bump(X, 8 * spec.in * 4),
       f.bump(Y, 8 * spec.out * 4),
       f.bump(ROWS, -8),
@@ -214,6 +227,62 @@ function finishRow(f: Fn, spec: OneBitLinearSpec, yPtr: number): number[] {
   const code = [f.countedLoop(o, m.i32.const(0), 16, n4, () => [vec(0, () => f.get(o))])];
   for (let k = n4 * 4; k < out; k++) code.push(scalar(4 * k));
   return code;
+}
+
+/**
+ * `fname(y, rows)`: rows ≥ 1 rows of `out` (> 0) f32 at y, each replaced by (y − mean) / √(var + eps), mean and
+ * biased variance over the row, in fp32 (two passes: Σy, then Σ(y − mean)²; f32x4 lanes, then the scalar tail).
+ */
+function addPostNorm(m: Module, fname: string, out: number, eps: number): void {
+  const { i32, f32, f32x4 } = m;
+  const f = new Fn(m, [binaryen.i32, binaryen.i32]);
+  const Y = 0, ROWS = 1;
+  const o = f.local(binaryen.i32);
+  const acc = f.local(binaryen.v128);
+  const sum = f.local(binaryen.f32);
+  const mean = f.local(binaryen.f32);
+  const inv = f.local(binaryen.f32);
+  const vmean = f.local(binaryen.v128);
+  const vinv = f.local(binaryen.v128);
+  const n4 = Math.floor(out / 4);
+  f.setEnd(o, () => i32.const(n4 * 16));
+  const at = (): number => i32.add(f.get(Y), f.get(o));
+  const load4 = (): number => m.v128.load(0, 4, at());
+  const load1 = (k: number): number => f32.load(4 * k, 4, f.get(Y));
+  const lanes = (v: number): number => f32.add(
+    f32.add(f32x4.extract_lane(f.get(v), 0), f32x4.extract_lane(f.get(v), 1)),
+    f32.add(f32x4.extract_lane(f.get(v), 2), f32x4.extract_lane(f.get(v), 3)));
+  /** sum = Σ term over the row. */
+  const rowSum = (term4: () => number, term1: (k: number) => number): number[] => {
+    const code = [
+      f.set(acc, m.v128.const(new Array(16).fill(0))),
+      f.countedLoop(o, i32.const(0), 16, n4, () => [f.set(acc, f32x4.add(f.get(acc), term4()))]),
+      f.set(sum, lanes(acc)),
+    ];
+    for (let k = n4 * 4; k < out; k++) code.push(f.set(sum, f32.add(f.get(sum), term1(k))));
+    return code;
+  };
+  const square4 = (): number => { const d = (): number => f32x4.sub(load4(), f.get(vmean)); return f32x4.mul(d(), d()); };
+  const square1 = (k: number): number => { const d = (): number => f32.sub(load1(k), f.get(mean)); return f32.mul(d(), d()); };
+  const apply = [f.countedLoop(o, i32.const(0), 16, n4, () => [m.v128.store(0, 4, at(), f32x4.mul(f32x4.sub(load4(), f.get(vmean)), f.get(vinv)))])];
+  for (let k = n4 * 4; k < out; k++) apply.push(f32.store(4 * k, 4, f.get(Y), f32.mul(f32.sub(load1(k), f.get(mean)), f.get(inv))));
+  const label = f.label('row');
+  const body = m.block(null, [
+    m.if(i32.le_s(f.get(ROWS), i32.const(0)), m.return()),
+    m.loop(label, m.block(null, [
+      ...rowSum(load4, load1),
+      f.set(mean, f32.div(f.get(sum), f32.const(out))),
+      f.set(vmean, f32x4.splat(f.get(mean))),
+      ...rowSum(square4, square1),
+      f.set(inv, f32.div(f32.const(1), f32.sqrt(f32.add(f32.div(f.get(sum), f32.const(out)), f32.const(Math.fround(eps)))))),
+      f.set(vinv, f32x4.splat(f.get(inv))),
+      ...apply,
+      f.bump(Y, out * 4),
+      f.bump(ROWS, -1),
+      m.br(label, i32.gt_s(f.get(ROWS), i32.const(0))),
+    ])),
+  ]);
+  m.addFunction(fname, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.none, f.vars, body);
 }
 
 /**

@@ -2,16 +2,24 @@
 // importer has graph templates for. Every problem is one FormatError line naming the file and the key.
 import { FormatError } from '../../../formats/errors.ts';
 
-export const SUPPORTED_ARCHITECTURES = [
-  'LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'OPTForCausalLM', 'GPT2LMHeadModel',
+const ARCHITECTURES = [
+  'LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'OPTForCausalLM', 'GPT2LMHeadModel', 'BitLlamaForCausalLMInf',
 ] as const;
-export type HfArchitecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+export type HfArchitecture = (typeof ARCHITECTURES)[number];
+export const SUPPORTED_ARCHITECTURES: readonly HfArchitecture[] = ARCHITECTURES;
 
-/** The graph template an architecture uses: Mistral and Qwen2 are the llama graph with other settings. */
+/**
+ * The graph template an architecture uses: Mistral and Qwen2 are the llama graph with other settings, and so is
+ * BitLlamaForCausalLMInf (model_type 'bitllama', the OneBit authors' released 1-bit checkpoints; `oneBit` set).
+ */
 export type HfFamily = 'llama' | 'opt' | 'gpt2';
 export const FAMILY: Readonly<Record<HfArchitecture, HfFamily>> = Object.freeze({
   LlamaForCausalLM: 'llama', MistralForCausalLM: 'llama', Qwen2ForCausalLM: 'llama', OPTForCausalLM: 'opt', GPT2LMHeadModel: 'gpt2',
+  BitLlamaForCausalLMInf: 'llama',
 });
+
+/** The post-LayerNorm epsilon of the OneBit release's BitLinear (nn.LayerNorm's default; not in config.json). */
+export const BITLLAMA_POST_NORM_EPS = 1e-5;
 
 /** Activations the importer can build (`gelu_new` = `gelu_pytorch_tanh`: the tanh approximation). */
 export const SUPPORTED_ACTIVATIONS = ['silu', 'relu', 'gelu', 'gelu_new', 'gelu_pytorch_tanh'] as const;
@@ -60,6 +68,12 @@ export interface HfConfig {
   padTokenId?: number;
   /** `torch_dtype` (or newer `dtype`) as written: 'float32', 'float16', 'bfloat16', … */
   torchDtype?: string;
+  /**
+   * Set for a checkpoint whose projections are already OneBit linears (BitLlamaForCausalLMInf): every q, k, v,
+   * o, gate, up, down projection is `<p>.weight` int8 [out, in/8] packed signs, `<p>.weight_scale` (h) and
+   * `<p>.input_factor` (g), followed by a LayerNorm without affine parameters with epsilon `postNormEps`.
+   */
+  oneBit?: { postNormEps: number };
   /** The parsed config.json, for anything not lifted into fields. */
   raw: Readonly<Record<string, unknown>>;
 }
@@ -73,6 +87,9 @@ export interface HfGenerationConfig {
 type Json = Record<string, unknown>;
 /** The fields each architecture's reader fills in. */
 type Settings = Omit<HfConfig, 'bosTokenId' | 'eosTokenIds' | 'padTokenId' | 'file' | 'architecture' | 'family' | 'raw' | 'modelType' | 'torchDtype'>;
+
+/** `model_type` each architecture's checkpoints are known to write, where the template depends on it. */
+const MODEL_TYPE: Partial<Record<HfArchitecture, string>> = { BitLlamaForCausalLMInf: 'bitllama' };
 
 class Reader {
   constructor(readonly json: Json, readonly file: string, readonly arch: string) {}
@@ -196,6 +213,10 @@ export function parseHfConfig(json: unknown, file: string, generation?: HfGenera
   const r = new Reader(json, file, architecture);
   const family = FAMILY[architecture];
   const modelType = r.string('model_type');
+  const expectedType = MODEL_TYPE[architecture];
+  if (expectedType !== undefined && modelType !== undefined && modelType !== expectedType) {
+    r.fail('model_type', `is ${show(modelType)}, but architecture '${architecture}' is model_type ${show(expectedType)}`);
+  }
   const torchDtype = r.string(['torch_dtype', 'dtype']);
 
   let cfg: Settings;
@@ -260,6 +281,11 @@ function llamaFamily(r: Reader, arch: HfArchitecture): Settings {
     out.qkvBias = bias;
     out.attnOutBias = bias;
     out.mlpBias = r.bool('mlp_bias', false);
+  } else if (arch === 'BitLlamaForCausalLMInf') {
+    // The OneBit release: projections without bias (BitLinear), post-LayerNorm eps fixed by its code.
+    r.only('attention_bias', false, 'biases on the 1-bit attention projections');
+    r.only('mlp_bias', false, 'biases on the 1-bit MLP projections');
+    out.oneBit = { postNormEps: BITLLAMA_POST_NORM_EPS };
   } else if (arch === 'Qwen2ForCausalLM') {
     out.qkvBias = true; // Qwen2's q/k/v projections always have a bias; o_proj and the MLP never do.
     r.only('use_sliding_window', false, 'sliding-window attention in some Qwen2 layers');

@@ -1,8 +1,9 @@
-// Our ops. OneBitLinear(x [..., in], sign uint8 [out, ceil(in/8)], g [in], h [out], bias? [out]) → float32 [..., out];
+// Our ops. OneBitLinear(x [..., in], sign uint8 [out, ceil(in/8)], g [in], h [out], bias? [out]) → float32 [..., out]
+// (attrs in, out; alpha; post_norm_eps ≥ 0 when present: the post-LayerNorm over the output width);
 // the fused RMSNorm.
 import type { Dim } from '../graph.ts';
 import type { ShapeRule } from './common.ts';
-import { attrInt, fail } from './common.ts';
+import { attrFloat, attrInt, fail } from './common.ts';
 import { dimEquals, formatShape } from './dims.ts';
 
 function expectShape(what: string, shape: readonly Dim[] | undefined, want: Dim[]): void {
@@ -15,6 +16,10 @@ const oneBitLinear: ShapeRule = (ctx) => {
   const inF = attrInt(ctx.node, 'in');
   const outF = attrInt(ctx.node, 'out');
   if (inF === undefined || outF === undefined) fail("attributes 'in' and 'out' are required");
+  if (ctx.node.attrs['post_norm_eps'] !== undefined) {
+    const eps = attrFloat(ctx.node, 'post_norm_eps', 0);
+    if (!(eps >= 0 && Number.isFinite(eps))) fail(`attribute 'post_norm_eps' must be a finite number ≥ 0, got ${eps}`);
+  }
   const x = ctx.input(0);
   expectShape('sign', ctx.input(1).shape, [outF, Math.ceil(inF / 8)]);
   expectShape('g', ctx.input(2).shape, [inF]);

@@ -107,3 +107,54 @@ test('rejects mismatched shapes and dtypes with clear messages', (t) => {
   t.throws(run((i) => { i[2] = undefined; }), { name: 'KernelError', message: /input 2 is required/ });
   t.throws(run(() => {}, new Attributes({ in: 9 })), { name: 'KernelError', message: /'out'/ });
 });
+
+/** Row-wise LayerNorm without affine parameters (biased variance), float64. */
+function layerNormRows(z: Float64Array, out: number, eps: number): Float64Array {
+  const y = new Float64Array(z.length);
+  for (let r = 0; r < z.length / out; r++) {
+    const row = z.subarray(r * out, (r + 1) * out);
+    const mean = row.reduce((a, v) => a + v, 0) / out;
+    const variance = row.reduce((a, v) => a + (v - mean) ** 2, 0) / out;
+    for (let o = 0; o < out; o++) y[r * out + o] = (row[o]! - mean) / Math.sqrt(variance + eps);
+  }
+  return y;
+}
+
+for (const c of [
+  { out: 1, in: 8, xDims: [3, 8], eps: 1e-5, bias: false },
+  { out: 7, in: 9, xDims: [9], eps: 1e-5, bias: true, alpha: -0.5 },
+  { out: 176, in: 64, xDims: [2, 5, 64], eps: 1e-5, bias: false },
+  { out: 33, in: 100, xDims: [4, 100], eps: 0.25, bias: true },
+  { out: 16, in: 13, xDims: [6, 13], eps: 0, bias: false },
+]) {
+  test(`post_norm_eps ${c.eps}: LayerNorm(x·dequantize(W)ᵀ·alpha + bias) over out=${c.out}, x [${c.xDims}]`, (t) => {
+    const { fit, wHat, rand } = layer(c.in * 17 + c.out, c.out, c.in);
+    const x = Float32Array.from({ length: c.xDims.reduce((a, b) => a * b, 1) }, rand);
+    const bias = c.bias ? Float32Array.from({ length: c.out }, rand) : undefined;
+    const [y] = OneBitLinear([
+      tensor('float32', c.xDims, x), tensor('uint8', [c.out, Math.ceil(c.in / 8)], fit.sign),
+      tensor('float32', [c.in], widenScale(fit.g)), tensor('float32', [c.out], widenScale(fit.h)),
+      bias && tensor('float32', [c.out], bias),
+    ], new Attributes({ in: c.in, out: c.out, alpha: c.alpha ?? 1, post_norm_eps: c.eps }), ctx);
+    t.deepEqual(y!.dims, [...c.xDims.slice(0, -1), c.out]);
+    const want = layerNormRows(expected(x, wHat, c.out, c.in, c.alpha ?? 1, bias), c.out, c.eps);
+    const ys = y!.data as Float32Array;
+    for (let k = 0; k < want.length; k++) t.true(Math.abs(ys[k]! - want[k]!) <= 1e-5 * (1 + Math.abs(want[k]!)), `y[${k}] = ${ys[k]} vs ${want[k]}`);
+    if (c.out === 1) t.true(ys.every((v) => v === 0));
+  });
+}
+
+test('post_norm_eps must be a finite number ≥ 0; absent means no post-norm', (t) => {
+  const fit = svid(new Float32Array(4 * 9).map((_, i) => Math.sin(i + 1)), 4, 9);
+  const inputs = (): (Tensor | undefined)[] => [
+    tensor('float32', [2, 9], Float32Array.from({ length: 18 }, (_, i) => Math.cos(i))), tensor('uint8', [4, 2], fit.sign),
+    tensor('float16', [9], fit.g), tensor('float16', [4], fit.h),
+  ];
+  for (const eps of [-1e-5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    t.throws(() => OneBitLinear(inputs(), new Attributes({ in: 9, out: 4, post_norm_eps: eps }), ctx), { name: 'KernelError', message: /post_norm_eps/ });
+  }
+  const [plain] = OneBitLinear(inputs(), new Attributes({ in: 9, out: 4 }), ctx);
+  const [normed] = OneBitLinear(inputs(), new Attributes({ in: 9, out: 4, post_norm_eps: 1e-5 }), ctx);
+  const want = layerNormRows(Float64Array.from(plain!.data as Float32Array), 4, 1e-5);
+  (normed!.data as Float32Array).forEach((v, k) => t.true(Math.abs(v - want[k]!) < 1e-5));
+});

@@ -4,13 +4,15 @@
 // does (`/model/layers.0/self_attn/q_proj/Gemm`, outputs `<node>_output_0`). Weights keep their checkpoint names
 // (so find-linears names layers `model.layers.0.self_attn.q_proj`) and are read through expectTensor: only
 // dims and dtype are looked at while building; F16/BF16 weights become WidenedTensor views (float32 to the
-// graph, half-precision storage, widened only when their data is read).
+// graph, half-precision storage, widened only when their data is read). Packed 1-bit signs of a OneBit
+// checkpoint (int8) become SignBitsTensor views: the same bytes as uint8, no copy.
 //
 // The causal-LM frame (CausalLm) holds what every decoder shares: the KV-cache I/O in the Optimum /
 // transformers.js layout, positions past_sequence + [0, sequence) and the causal mask, both computed in-graph
 // from the shapes of the inputs, and the attention block (multi-head or grouped-query) with its present outputs.
 import type { DType } from '../../../../formats/dtype.ts';
 import { ONNX_DATA_TYPE } from '../../../../formats/dtype.ts';
+import { FormatError } from '../../../../formats/errors.ts';
 import type { Tensor } from '../../../../formats/tensor.ts';
 import { tensor } from '../../../../formats/tensor.ts';
 import type { HalfTensor } from '../../../../formats/widened-tensor.ts';
@@ -27,6 +29,37 @@ export const ONEBITC_DOMAIN = 'ai.onebitc';
 
 /** torch.finfo(torch.float32).min: what Hugging Face adds to masked attention scores. */
 export const MASKED = -3.4028234663852886e38;
+
+/**
+ * An int8 (or uint8) tensor seen as uint8 without a copy: `data` is a Uint8Array view of the source's bytes,
+ * read (lazily, on each access) from the source. OneBit checkpoints store packed signs as int8 in exactly the
+ * bit order of OneBitLinear (byte k of row o = columns 8k…8k+7, LSB first, bit 1 = −1).
+ */
+export class SignBitsTensor implements Tensor<'uint8'> {
+  readonly dtype = 'uint8' as const;
+  readonly dims: readonly number[];
+
+  constructor(readonly source: Tensor<'int8'> | Tensor<'uint8'>) {
+    this.dims = source.dims;
+  }
+
+  get data(): Uint8Array {
+    const d = this.source.data;
+    return d instanceof Uint8Array ? d : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  }
+}
+
+/** What a OneBit projection of a checkpoint becomes: OneBitLinear's constant inputs. */
+export interface OneBitWeights {
+  /** uint8 [out, ceil(in/8)] packed signs. */
+  sign: string;
+  /** float [in], input side. */
+  g: string;
+  /** float [out], output side. */
+  h: string;
+  in: number;
+  out: number;
+}
 
 export class GraphBuilder {
   readonly nodes: IrNode[] = [];
@@ -61,6 +94,41 @@ export class GraphBuilder {
       this.initializers.set(name, t.dtype === 'float32' ? t : new WidenedTensor(t as unknown as HalfTensor));
     }
     return name;
+  }
+
+  /**
+   * The packed signs `name` (int8 or uint8 [out, ceil(in/8)] in the checkpoint) as a uint8 constant of the same
+   * name: a SignBitsTensor view, nothing read now.
+   */
+  signs(name: string, out: number, inDim: number, why: string): string {
+    if (!this.initializers.has(name)) {
+      const dims = [out, Math.ceil(inDim / 8)];
+      const where = fileOf(this.weights, name);
+      if (!this.weights.has(name)) throw new FormatError(where, `missing; expected packed 1-bit signs [${dims.join(', ')}] (${why})`, name);
+      const t = this.weights.get(name) as Tensor;
+      if (t.dims.length !== 2 || t.dims[0] !== dims[0] || t.dims[1] !== dims[1]) {
+        throw new FormatError(where, `has dims [${t.dims.join(', ')}], expected packed 1-bit signs [${dims.join(', ')}] = [out, in/8] (${why})`, name);
+      }
+      if (t.dtype !== 'int8' && t.dtype !== 'uint8') {
+        throw new FormatError(where, `has dtype ${t.dtype}, expected int8 (packed 1-bit signs of a OneBit checkpoint)`, name);
+      }
+      this.initializers.set(name, new SignBitsTensor(t as Tensor<'int8'>));
+    }
+    return name;
+  }
+
+  /**
+   * A OneBit projection of the checkpoint (the OneBit release's format): `<p>.weight` int8 [out, in/8] packed
+   * signs, `<p>.input_factor` [in] = g and `<p>.weight_scale` [out] = h, float32 kept as float32 (F16/BF16
+   * widened views otherwise).
+   */
+  oneBit(prefix: string, out: number, inDim: number, why: string): OneBitWeights {
+    return {
+      sign: this.signs(`${prefix}.weight`, out, inDim, why),
+      g: this.weight(`${prefix}.input_factor`, [inDim], why),
+      h: this.weight(`${prefix}.weight_scale`, [out], why),
+      in: inDim, out,
+    };
   }
 
   /** A small constant, stored once per distinct value; named after its value (`/model/constants/int64[4]_0_2_1_3`). */
@@ -164,6 +232,15 @@ export class Scope {
     return this.node('Split', [x, this.ints(sizes)], { axis }, { outputs: sizes.length });
   }
 
+  /**
+   * A OneBit linear as `OneBitLinear(x, sign, g, h) {in, out, post_norm_eps?}` (domain ai.onebitc, node
+   * `<scope>/<name>/OneBitLinear`); with `postNormEps` its output is LayerNorm-ed without affine parameters.
+   */
+  oneBitLinear(name: string, x: string, w: OneBitWeights, postNormEps?: number): string {
+    const attrs: Record<string, IrAttr> = { in: w.in, out: w.out, ...(postNormEps !== undefined ? { post_norm_eps: postNormEps } : {}) };
+    return this.child(name).node('OneBitLinear', [x, w.sign, w.g, w.h], attrs, { domain: ONEBITC_DOMAIN })[0]!;
+  }
+
   /** A Linear as `Gemm(x, W, bias?)`: W [out, in] as stored by nn.Linear (transB=1), or [in, out] (GPT-2's Conv1D, transB=0). */
   linear(name: string, x: string, weight: string, bias: string | undefined, transB: 0 | 1 = 1): string {
     return this.child(name).op('Gemm', bias ? [x, weight, bias] : [x, weight], { transB });
@@ -192,6 +269,14 @@ export class Scope {
       }
     }
   }
+}
+
+/** The file to name in a message about tensor `name`: the tensor's own file, else the source's. */
+function fileOf(weights: WeightSource, name: string): string {
+  const own = weights.has(name) ? (weights.get(name) as { file?: unknown }).file : undefined;
+  if (typeof own === 'string') return own;
+  const s = (weights as { source?: unknown }).source;
+  return typeof s === 'string' ? s : '<weights>';
 }
 
 /** Which of `prefixes` the checkpoint uses (checked with `probe`, a tensor every checkpoint of the family has). */

@@ -4,10 +4,17 @@
 //   per layer: h = RMSNorm(x); q, k, v = Linear(h); rotate-half RoPE on q, k; k, v appended to the cache;
 //              softmax(q·kᵀ·headDim^-0.5 + causal mask)·v; x += o_proj(·); x += down(silu(gate(RMSNorm(x))) ⊙ up(·))
 //   logits = lm_head(RMSNorm(x)), lm_head = embed_tokens when tied.
+// BitLlamaForCausalLMInf (config.oneBit, the OneBit release): the same graph with every q, k, v, o, gate, up, down
+// projection already 1-bit, built directly as OneBitLinear(x, sign, g, h) {in, out, post_norm_eps} (the signs
+// are the checkpoint's int8 bytes seen as uint8, g = input_factor, h = weight_scale); lm_head untied, full
+// precision. These nodes are not MatMul/Gemm, so find-linears (and SVID) never touch them.
 import type { IrModel } from '../../../ir/graph.ts';
 import type { HfConfig } from '../config.ts';
 import type { WeightSource } from '../folder.ts';
+import type { OneBitWeights, Scope } from './builder.ts';
 import { CausalLm, detectPrefix, GraphBuilder, ropeInverseFrequencies } from './builder.ts';
+
+type Projection = { weight: string; bias: string | undefined } | OneBitWeights;
 
 export function buildLlama(config: HfConfig, weights: WeightSource, source: { path: string }): IrModel {
   const { hiddenSize: H, intermediateSize: I, numHeads: heads, numKvHeads: kvHeads, headDim: d, vocabSize: V, normEps: eps } = config;
@@ -28,10 +35,12 @@ export function buildLlama(config: HfConfig, weights: WeightSource, source: { pa
     const at = `layers.${i}.`;
     const attn = layer.child('self_attn');
     const mlp = layer.child('mlp');
-    const proj = (name: string, out: number, inF: number, bias: boolean, reason: string) => ({
-      weight: w(`${at}${name}.weight`, [out, inF], reason),
-      bias: bias ? w(`${at}${name}.bias`, [out], reason) : undefined,
-    });
+    const proj = (name: string, out: number, inF: number, bias: boolean, reason: string): Projection => (config.oneBit
+      ? b.oneBit(`${p}${at}${name}`, out, inF, why(reason))
+      : { weight: w(`${at}${name}.weight`, [out, inF], reason), bias: bias ? w(`${at}${name}.bias`, [out], reason) : undefined });
+    const linear = (scope: Scope, name: string, input: string, pr: Projection): string => ('sign' in pr
+      ? scope.oneBitLinear(name, input, pr, config.oneBit?.postNormEps)
+      : scope.linear(name, input, pr.weight, pr.bias));
     const qShape = `num_attention_heads ${heads} × head_dim ${d}, ${hidden}`;
     const kvShape = `num_key_value_heads ${kvHeads} × head_dim ${d}, ${hidden}`;
     const q = proj('self_attn.q_proj', heads * d, H, config.qkvBias, qShape);
@@ -44,13 +53,13 @@ export function buildLlama(config: HfConfig, weights: WeightSource, source: { pa
 
     const h = layer.child('input_layernorm').rmsNorm(x, w(`${at}input_layernorm.weight`, [H], hidden), eps);
     const context = lm.attention(attn,
-      attn.linear('q_proj', h, q.weight, q.bias), attn.linear('k_proj', h, k.weight, k.bias), attn.linear('v_proj', h, v.weight, v.bias),
+      linear(attn, 'q_proj', h, q), linear(attn, 'k_proj', h, k), linear(attn, 'v_proj', h, v),
       { layer: i, heads, kvHeads, headDim: d, rope, scale: { multiply: d ** -0.5 } });
-    x = layer.add(x, attn.linear('o_proj', context, o.weight, o.bias));
+    x = layer.add(x, linear(attn, 'o_proj', context, o));
 
     const h2 = layer.child('post_attention_layernorm').rmsNorm(x, w(`${at}post_attention_layernorm.weight`, [H], hidden), eps);
-    const gated = mlp.mul(mlp.child('act_fn').activation(mlp.linear('gate_proj', h2, gate.weight, gate.bias), config.hiddenAct), mlp.linear('up_proj', h2, up.weight, up.bias));
-    x = layer.add(x, mlp.linear('down_proj', gated, down.weight, down.bias));
+    const gated = mlp.mul(mlp.child('act_fn').activation(linear(mlp, 'gate_proj', h2, gate), config.hiddenAct), linear(mlp, 'up_proj', h2, up));
+    x = layer.add(x, linear(mlp, 'down_proj', gated, down));
   }
 
   const normed = m.child('norm').rmsNorm(x, w('norm.weight', [H], hidden), eps);

@@ -60,7 +60,7 @@ function writeLayer(memory: WebAssembly.Memory, l: Layer): void {
   if (l.bias) new Float32Array(memory.buffer, l.spec.bias!, l.out).set(l.bias);
 }
 
-function reference(l: Layer, x: Float32Array, rows: number): Float32Array {
+function reference(l: Layer, x: Float32Array, rows: number, postNorm = true): Float32Array {
   const f32 = (dims: number[], data: Float32Array): Tensor => ({ dtype: 'float32', dims, data }) as Tensor;
   const inputs: Tensor[] = [
     f32([rows, l.in], x),
@@ -68,7 +68,8 @@ function reference(l: Layer, x: Float32Array, rows: number): Float32Array {
     f32([l.in], l.g), f32([l.out], l.h),
   ];
   if (l.bias) inputs.push(f32([l.out], l.bias));
-  return runKernel('OneBitLinear', inputs, { in: l.in, out: l.out, alpha: l.alpha })[0]!.data as Float32Array;
+  const eps = postNorm ? l.spec.postNormEps : undefined;
+  return runKernel('OneBitLinear', inputs, { in: l.in, out: l.out, alpha: l.alpha, ...(eps !== undefined ? { post_norm_eps: eps } : {}) })[0]!.data as Float32Array;
 }
 
 /** Relative L2 error and the worst element error measured against its own fp32 rounding scale. */
@@ -242,11 +243,115 @@ test('in = 0 gives y = bias; the module stays small for a large layer', async (t
   t.true(binary.length < 64 * 1024, `module for one 4096×11008 layer is ${binary.length} bytes`);
 });
 
+/**
+ * With the post-norm: y = (z − mean) / σ per row, σ = √(var(z) + eps). An error δ in z (bounded by the
+ * summation-order scale Σ|x'|·|αh| + |bias| of `compare`) becomes about δ/σ in y, plus fp32 rounding of the
+ * normalisation itself (relative to |y| ≤ √out): the worst element error in units of max(scale)/σ + 1.
+ */
+function comparePostNorm(l: Layer, x: Float32Array, rows: number, got: Float32Array, want: Float32Array): { worst: number; maxAbs: number } {
+  const z = reference(l, x, rows, false);
+  const eps = l.spec.postNormEps!;
+  let worst = 0, maxAbs = 0;
+  for (let r = 0; r < rows; r++) {
+    let absSum = 0;
+    for (let i = 0; i < l.in; i++) absSum += Math.abs(x[r * l.in + i]! * l.g[i]!);
+    let mean = 0, variance = 0, scale = 0;
+    for (let o = 0; o < l.out; o++) mean += z[r * l.out + o]! / l.out;
+    for (let o = 0; o < l.out; o++) variance += (z[r * l.out + o]! - mean) ** 2 / l.out;
+    for (let o = 0; o < l.out; o++) scale = Math.max(scale, Math.abs(l.alpha * l.h[o]!) * absSum + Math.abs(l.bias?.[o] ?? 0));
+    const sigma = Math.sqrt(variance + eps);
+    for (let o = 0; o < l.out; o++) {
+      const k = r * l.out + o;
+      const d = Math.abs(got[k]! - want[k]!);
+      if (!(d <= Infinity)) return { worst: Infinity, maxAbs: Infinity }; // NaN
+      maxAbs = Math.max(maxAbs, d);
+      worst = Math.max(worst, d / (scale / sigma + 1));
+    }
+  }
+  return { worst, maxAbs };
+}
+
+const POST_NORM_INS = [1, 7, 8, 9, 33, 64, 100, 172, 4096 + 13];
+const POST_NORM_OUTS = [1, 2, 3, 5, 7, 33, 64, 176];
+const POST_NORM_ROWS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 17, 1000];
+
+for (const inDim of POST_NORM_INS) {
+  test(`post-norm, in=${inDim}: every out × rows (1…1000) × bias/alpha/eps matches the reference kernel`, async (t) => {
+    const arena = new Arena();
+    const scratch = arena.alloc(Math.max(...POST_NORM_OUTS.map((o) => onebitScratchBytes(inDim, o))));
+    const layers: Layer[] = [];
+    POST_NORM_OUTS.forEach((out, k) => {
+      for (const withBias of [true, false]) {
+        const alpha = withBias ? 0.75 : (k % 2 ? 1 : -1.5);
+        const eps = out > 1 && k % 3 === 2 ? 0 : withBias ? 1e-5 : 1e-3;
+        const l = makeLayer(arena, `p${out}_${withBias ? 'b' : 'n'}`, inDim, out, withBias, alpha, 7000 * inDim + 10 * out + (withBias ? 1 : 0), scratch);
+        l.spec.postNormEps = eps;
+        layers.push(l);
+      }
+    });
+    const rowsList = inDim > 1000 ? POST_NORM_ROWS.filter((r) => r <= 17) : POST_NORM_ROWS;
+    const maxRows = Math.max(...rowsList);
+    const maxOut = Math.max(...POST_NORM_OUTS);
+    const xp = arena.alloc(maxRows * inDim * 4);
+    const yp = arena.alloc(maxRows * maxOut * 4 + 64);
+    const k = await instantiate((mod) => { for (const l of layers) addOneBitLinear(mod, l.name, l.spec); }, arena.top);
+    for (const l of layers) writeLayer(k.memory, l);
+    let worstSeen = 0;
+    for (const rows of rowsList) {
+      const x = randomNormal(rows * inDim, 1, rows * 13 + inDim);
+      new Float32Array(k.memory.buffer, xp, rows * inDim).set(x);
+      for (const l of layers) {
+        const canary = new Float32Array(k.memory.buffer, yp, rows * l.out + 16).fill(12345);
+        k.exports[l.name]!(xp, yp, rows);
+        const got = canary.slice(0, rows * l.out);
+        t.true(canary.subarray(rows * l.out).every((v) => v === 12345), `${l.name} rows=${rows}: wrote past y`);
+        const want = reference(l, x, rows);
+        const { worst, maxAbs } = comparePostNorm(l, x, rows, got, want);
+        worstSeen = Math.max(worstSeen, worst);
+        t.true(worst <= 1e-5, `${l.name} in=${inDim} rows=${rows} eps=${l.spec.postNormEps}: worst ${worst} (max abs ${maxAbs})`);
+        if (l.out === 1) t.true(got.every((v) => v === 0), `${l.name}: one output normalises to 0`);
+      }
+    }
+    t.log(`post-norm in=${inDim}: worst ${worstSeen.toExponential(2)}`);
+  });
+}
+
+test('post-norm rows have mean 0 and variance var/(var + eps); without it the kernel is unchanged', async (t) => {
+  const arena = new Arena();
+  const inDim = 77, out = 45, rows = 11;
+  const scratch = arena.alloc(onebitScratchBytes(inDim, out));
+  const plain = makeLayer(arena, 'plain', inDim, out, true, 0.5, 42, scratch);
+  const normed: Layer = { ...plain, name: 'normed', spec: { ...plain.spec, postNormEps: 1e-5 } };
+  const xp = arena.alloc(rows * inDim * 4);
+  const yp = arena.alloc(rows * out * 4);
+  const k = await instantiate((mod) => { addOneBitLinear(mod, 'plain', plain.spec); addOneBitLinear(mod, 'normed', normed.spec); }, arena.top);
+  writeLayer(k.memory, plain);
+  const x = randomNormal(rows * inDim, 1, 3);
+  new Float32Array(k.memory.buffer, xp, x.length).set(x);
+  k.exports.plain!(xp, yp, rows);
+  const z = new Float32Array(k.memory.buffer, yp, rows * out).slice();
+  t.true(compare(plain, x, rows, z, reference(plain, x, rows)).rel <= 1e-5);
+  k.exports.normed!(xp, yp, rows);
+  const y = new Float32Array(k.memory.buffer, yp, rows * out).slice();
+  for (let r = 0; r < rows; r++) {
+    const row = y.subarray(r * out, (r + 1) * out);
+    const zr = z.subarray(r * out, (r + 1) * out);
+    const mz = zr.reduce((a, v) => a + v, 0) / out;
+    const vz = zr.reduce((a, v) => a + (v - mz) ** 2, 0) / out;
+    const m = row.reduce((a, v) => a + v, 0) / out;
+    const v = row.reduce((a, w) => a + (w - m) ** 2, 0) / out;
+    t.true(Math.abs(m) < 1e-6, `row ${r}: mean ${m}`);
+    t.true(Math.abs(v - vz / (vz + 1e-5)) < 1e-5, `row ${r}: variance ${v}`);
+  }
+});
+
 test('addOneBitLinear rejects bad specs', (t) => {
   const mod = createKernelModule();
   const base: OneBitLinearSpec = { in: 8, out: 8, sign: 0, g: 64, h: 128, alpha: 1, scratch: 1024 };
   t.throws(() => addOneBitLinear(mod, 'a', { ...base, in: 2.5 }), { instanceOf: RangeError });
   t.throws(() => addOneBitLinear(mod, 'b', { ...base, scratch: 1000 }), { instanceOf: RangeError });
   t.throws(() => addOneBitLinear(mod, 'c', { ...base, alpha: Number.NaN }), { instanceOf: RangeError });
+  t.throws(() => addOneBitLinear(mod, 'd', { ...base, postNormEps: -1e-5 }), { instanceOf: RangeError });
+  t.throws(() => addOneBitLinear(mod, 'e', { ...base, postNormEps: Number.POSITIVE_INFINITY }), { instanceOf: RangeError });
   mod.dispose();
 });
