@@ -107,7 +107,8 @@ const program = new Command('onebitc')
       const converted = result.layers.filter((l) => !l.kept);
       const kept = result.layers.filter((l) => l.kept);
       const out = process.stdout;
-      out.write(`onebitc: ${input} → ${output.replace(/\/+$/, "")}/ (${converted.length} OneBit layers${kept.length ? `, ${kept.length} kept: ${kept.map((l) => l.layer).join(', ')}` : ''})\n`);
+      const trained = result.trainedOneBitLayers ? `, ${result.trainedOneBitLayers} already OneBit in the checkpoint` : '';
+      out.write(`onebitc: ${input} → ${output.replace(/\/+$/, "")}/ (${converted.length} OneBit layers by SVID${trained}${kept.length ? `, ${kept.length} kept: ${kept.map((l) => l.layer).join(', ')}` : ''})\n`);
       const ratio = result.sizeAfter ? ` (${(result.sizeBefore / result.sizeAfter).toFixed(2)}× smaller)` : '';
       out.write(`size: ${formatBytes(result.sizeBefore)} before → ${formatBytes(result.sizeAfter)} after${ratio}\n`);
       for (const line of fitNotes(converted)) out.write(line + '\n');

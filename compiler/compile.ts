@@ -27,7 +27,7 @@ import { foldConstants } from './passes/fold-constants.ts';
 import { fuseRmsNorm } from './passes/fuse-rms-norm.ts';
 import { removeUnused } from './passes/remove-unused.ts';
 import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
-import { rewriteLinearToOnebit } from './passes/rewrite-linear-to-onebit.ts';
+import { ONEBIT_OP, rewriteLinearToOnebit } from './passes/rewrite-linear-to-onebit.ts';
 import { ONEBITC_VERSION } from './version.ts';
 
 export interface CompileOptions {
@@ -69,6 +69,8 @@ export interface CompileResult {
   fidelity?: Fidelity;
   /** The input is a language model (the bundle can generate). */
   languageModel: boolean;
+  /** OneBit layers that came trained in the checkpoint (official OneBit format), not from SVID. */
+  trainedOneBitLayers: number;
 }
 
 export interface Manifest {
@@ -154,8 +156,11 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   if (wasm && debug >= 2) log(`--- ${WASM_FILE} ---\n${wasm.text}`);
   // Full-precision weights are stored as fp16 when asked, and by default for checkpoint LMs turned 1-bit
   // (the paper keeps embeddings, norms and the head in fp16); the runtime widens them at load.
-  const half = options.fp16 ?? (options.quantize !== false && imported.checkpointWeights !== undefined);
-  const storeHalf = half ? (name: string) => imported.checkpointWeights?.has(name) ?? true : undefined;
+  // A checkpoint that is already OneBit (trained with the paper's code) keeps its weights as released.
+  const half = options.fp16 ?? (options.quantize !== false && imported.checkpointWeights !== undefined && !imported.alreadyOneBit);
+  // The g and h of a OneBit layer stay as they are: rounding a trained checkpoint's vectors moves its logits.
+  const oneBitVectors = new Set([...allGraphs(model.graph)].flatMap((g) => g.nodes).filter((n) => n.op === ONEBIT_OP).flatMap((n) => n.inputs.slice(2, 4)));
+  const storeHalf = half ? (name: string) => (imported.checkpointWeights?.has(name) ?? true) && !oneBitVectors.has(name) : undefined;
   const plan = buildPlan(model, 'weights.safetensors', {
     ...(wasm ? { wasm: wasm.plan } : {}),
     ...(storeHalf ? { storeHalf } : {}),
@@ -199,5 +204,7 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   });
   await writeBundle(options.output, files);
   step('write-bundle');
-  return { outDir: options.output, layers, sizeBefore, sizeAfter, warnings, manifest, ...(fidelity ? { fidelity } : {}), languageModel: lm !== undefined };
+  const signTensors = new Set([...allGraphs(model.graph)].flatMap((g) => g.nodes).filter((n) => n.op === ONEBIT_OP).map((n) => n.inputs[1]));
+  const trainedOneBitLayers = signTensors.size - layers.filter((l) => !l.kept).length;
+  return { outDir: options.output, layers, sizeBefore, sizeAfter, warnings, manifest, ...(fidelity ? { fidelity } : {}), languageModel: lm !== undefined, trainedOneBitLayers };
 }

@@ -27,14 +27,18 @@ export interface ImportedModel {
   checkpointWeights?: ReadonlySet<string>;
   /** The LM head's weight: the paper keeps it in fp16 unless asked to quantize it. */
   headWeight?: string;
+  /** The checkpoint's projections are OneBit already (a model trained with the paper's code). */
+  alreadyOneBit?: boolean;
 }
 
 const DEFAULT_CONTEXT = 2048;
+/** Single checkpoint files taken with the config.json beside them. */
+const CHECKPOINT_FILES = new Set(['.safetensors', '.bin', '.pt', '.pth']);
 
 export async function importModel(input: string): Promise<ImportedModel> {
   const info = await stat(input).catch(() => undefined);
   if (!info) throw new CompileError([{ severity: 'error', file: input, message: 'no such file or folder' }]);
-  if (info.isDirectory() || extname(input) === '.safetensors') return importHuggingFace(input);
+  if (info.isDirectory() || CHECKPOINT_FILES.has(extname(input))) return importHuggingFace(input);
   const model = await importOnnx(input);
   return { model, ...(await onnxLanguageModel(input, model)) };
 }
@@ -57,6 +61,7 @@ async function importHuggingFace(input: string): Promise<ImportedModel> {
     } : {}),
     checkpointWeights: new Set(weights.names()),
     ...(head ? { headWeight: head } : {}),
+    ...(config.oneBit ? { alreadyOneBit: true } : {}),
   };
 }
 

@@ -46,7 +46,7 @@ export interface IrModel {
   /** Opset version per domain ('' is the default ONNX domain). */
   opsets: Record<string, number>;
   /** Where the model came from: shown in diagnostics and in the bundle's header. */
-  source: { path: string; format: 'onnx' | 'safetensors'; producer?: string };
+  source: { path: string; format: 'onnx' | 'safetensors' | 'pytorch'; producer?: string };
 }
 
 export function isIrGraph(value: IrAttr | undefined): value is IrGraph {

@@ -3,7 +3,6 @@
 // the pickle are read, the pickle by the restricted unpickler in pickle.ts (which never executes anything).
 // Each tensor is a FileTensor over its byte range inside its STORED storage record: `data` reads it on access.
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { HfWeights } from '../../compiler/import/huggingface/folder.ts';
 import type { DType } from '../dtype.ts';
 import { DTYPE_BYTES } from '../dtype.ts';
 import { FormatError } from '../errors.ts';
@@ -54,11 +53,11 @@ function isTensor(v: PickleValue): v is TorchTensorRef {
     && (v as { kind?: unknown }).kind === 'tensor';
 }
 
-/** Row-major strides for `size`, and whether `stride` matches them (dims of size 1 may have any stride). */
+/** Whether `stride` is row-major for `size`, as torch's is_contiguous: dims of size 1 may have any stride, empty tensors are. */
 export function isContiguous(size: readonly number[], stride: readonly number[]): boolean {
+  if (size.includes(0)) return true;
   let expected = 1;
   for (let i = size.length - 1; i >= 0; i--) {
-    if (size[i] === 0) return true;
     if (size[i] !== 1 && stride[i] !== expected) return false;
     expected *= size[i]!;
   }
@@ -72,7 +71,11 @@ function rowMajor(size: readonly number[]): number[] {
   return out;
 }
 
-export class TorchCheckpoint implements HfWeights {
+/**
+ * The tensors of a torch.save checkpoint. Structurally a `WeightSource` / `HfWeights` of the Hugging Face importer
+ * (names, has, get, source, files, fileOf), without formats/ depending on compiler/.
+ */
+export class TorchCheckpoint {
   /** The checkpoint file (names the weights in messages). */
   readonly source: string;
   readonly files: readonly string[];

@@ -1,6 +1,8 @@
-// Opens a Hugging Face model folder (or a .safetensors file with config.json beside it) without loading weights:
-// config.json is parsed and validated, every safetensors header is read and validated, and each tensor is a
-// FileTensor that reads its bytes only when its `data` is touched.
+// Opens a Hugging Face model folder (or a .safetensors / torch.save file with config.json beside it) without loading
+// weights: config.json is parsed and validated, every safetensors header (or torch.save zip directory and pickle)
+// is read and validated, and each tensor is a FileTensor that reads its bytes only when its `data` is touched.
+// Weights, in order of preference: model.safetensors, model.safetensors.index.json (sharded), pytorch_model.bin
+// (torch.save, as the OneBit release and older Hugging Face checkpoints ship), pytorch_model.bin.index.json.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -8,6 +10,7 @@ import { FormatError } from '../../../formats/errors.ts';
 import type { SafetensorsEntry } from '../../../formats/safetensors/header.ts';
 import { FileTensor } from '../../../formats/safetensors/file-tensor.ts';
 import { openSafetensors } from '../../../formats/safetensors/read-file.ts';
+import { openTorchCheckpoint } from '../../../formats/pytorch/read-checkpoint.ts';
 import type { HfConfig, HfGenerationConfig } from './config.ts';
 import { parseHfConfig } from './config.ts';
 
@@ -18,11 +21,11 @@ export interface WeightSource {
   get(name: string): FileTensor;
 }
 
-/** The weights of a checkpoint: one safetensors file or the shards of an index. */
+/** The weights of a checkpoint: one safetensors or torch.save file, or the shards of an index. */
 export interface HfWeights extends WeightSource {
-  /** What names the weights in messages: the index file when sharded, else the safetensors file. */
+  /** What names the weights in messages: the index file when sharded, else the weights file. */
   readonly source: string;
-  /** The safetensors files, in order (one unless sharded). */
+  /** The safetensors (or torch.save) files, in order (one unless sharded). */
   readonly files: readonly string[];
   /** The file holding `name`, or undefined. */
   fileOf(name: string): string | undefined;
@@ -39,7 +42,13 @@ export interface HfCheckpoint {
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
-const EXPECTED = `a Hugging Face model folder (${CONFIG_FILE} with ${WEIGHTS_FILE}, or ${CONFIG_FILE} with sharded *.safetensors and ${INDEX_FILE})`;
+export const TORCH_WEIGHTS_FILE = 'pytorch_model.bin';
+export const TORCH_INDEX_FILE = 'pytorch_model.bin.index.json';
+const EXPECTED = `a Hugging Face model folder (${CONFIG_FILE} with ${WEIGHTS_FILE}, ${CONFIG_FILE} with sharded *.safetensors and ${INDEX_FILE}, or ${CONFIG_FILE} with ${TORCH_WEIGHTS_FILE})`;
+/** Single weight files accepted as the input itself (config.json beside them). */
+const TORCH_FILE = /\.(bin|pt|pth)$/;
+
+type Format = 'safetensors' | 'torch';
 
 function statOrUndefined(path: string): Stats | undefined {
   try {
@@ -78,27 +87,30 @@ export async function openHuggingFaceFolder(input: string): Promise<HfCheckpoint
   if (!info) throw new FormatError(input, `no such file or folder; expected ${EXPECTED} or a .safetensors file with ${CONFIG_FILE} beside it`);
 
   let dir: string;
-  let weightsPlan: { kind: 'single'; file: string } | { kind: 'index'; file: string };
+  let weightsPlan: { kind: 'single' | 'index'; file: string; format: Format };
   if (info.isDirectory()) {
     dir = input;
     const configPath = join(dir, CONFIG_FILE);
     if (!isFile(configPath)) throw new FormatError(dir, `no ${CONFIG_FILE}; expected ${EXPECTED}`);
-    if (isFile(join(dir, WEIGHTS_FILE))) weightsPlan = { kind: 'single', file: join(dir, WEIGHTS_FILE) };
-    else if (isFile(join(dir, INDEX_FILE))) weightsPlan = { kind: 'index', file: join(dir, INDEX_FILE) };
+    if (isFile(join(dir, WEIGHTS_FILE))) weightsPlan = { kind: 'single', file: join(dir, WEIGHTS_FILE), format: 'safetensors' };
+    else if (isFile(join(dir, INDEX_FILE))) weightsPlan = { kind: 'index', file: join(dir, INDEX_FILE), format: 'safetensors' };
+    else if (isFile(join(dir, TORCH_WEIGHTS_FILE))) weightsPlan = { kind: 'single', file: join(dir, TORCH_WEIGHTS_FILE), format: 'torch' };
+    else if (isFile(join(dir, TORCH_INDEX_FILE))) weightsPlan = { kind: 'index', file: join(dir, TORCH_INDEX_FILE), format: 'torch' };
     else {
       const present = safeList(dir);
       const others = present.filter((f) => f.endsWith('.safetensors'));
-      const torch = present.filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
+      const torch = present.filter((f) => TORCH_FILE.test(f));
       const hint = others.length > 0 ? `; found ${others.join(', ')}: pass the .safetensors file itself`
-        : torch.length > 0 ? `; found ${torch.join(', ')}: PyTorch checkpoints are not supported, convert them to safetensors` : '';
-      throw new FormatError(dir, `no ${WEIGHTS_FILE} or ${INDEX_FILE}; expected ${EXPECTED}${hint}`);
+        : torch.length > 0 ? `; found ${torch.join(', ')}: pass the torch.save file itself` : '';
+      throw new FormatError(dir, `no ${WEIGHTS_FILE} or ${INDEX_FILE} (nor ${TORCH_WEIGHTS_FILE} or ${TORCH_INDEX_FILE}); expected ${EXPECTED}${hint}`);
     }
-  } else if (info.isFile() && input.endsWith('.safetensors')) {
+  } else if (info.isFile() && (input.endsWith('.safetensors') || TORCH_FILE.test(input))) {
     dir = dirname(input);
+    const kind = input.endsWith('.safetensors') ? '.safetensors' : 'torch.save';
     if (!isFile(join(dir, CONFIG_FILE))) {
-      throw new FormatError(input, `no ${CONFIG_FILE} beside it; a .safetensors input needs the model's Hugging Face ${CONFIG_FILE} in the same folder`);
+      throw new FormatError(input, `no ${CONFIG_FILE} beside it; a ${kind} input needs the model's Hugging Face ${CONFIG_FILE} in the same folder`);
     }
-    weightsPlan = { kind: 'single', file: input };
+    weightsPlan = { kind: 'single', file: input, format: input.endsWith('.safetensors') ? 'safetensors' : 'torch' };
   } else {
     throw new FormatError(input, `expected ${EXPECTED} or a .safetensors file with ${CONFIG_FILE} beside it`);
   }
@@ -115,7 +127,8 @@ export async function openHuggingFaceFolder(input: string): Promise<HfCheckpoint
   if (files.generationConfig) generation = { file: files.generationConfig, json: readJson(files.generationConfig, 'a Hugging Face generation_config.json') };
   const config = parseHfConfig(configJson, configPath, generation);
 
-  const weights = weightsPlan.kind === 'single' ? await singleFile(weightsPlan.file) : await sharded(dir, weightsPlan.file);
+  const weights = weightsPlan.kind === 'index' ? await sharded(dir, weightsPlan.file, weightsPlan.format)
+    : weightsPlan.format === 'torch' ? await openTorchCheckpoint(weightsPlan.file) : await singleFile(weightsPlan.file);
   return { dir, config, weights, files };
 }
 
@@ -129,8 +142,8 @@ function safeList(dir: string): string[] {
 
 interface Located {
   file: string;
-  entry: SafetensorsEntry;
-  dataOffset: number;
+  /** A fresh lazy tensor over the tensor's bytes. */
+  open(): FileTensor;
 }
 
 class Weights implements HfWeights {
@@ -151,7 +164,7 @@ class Weights implements HfWeights {
   get(name: string): FileTensor {
     const at = this.byName.get(name);
     if (!at) throw new FormatError(this.source, 'no such tensor in the checkpoint', name);
-    return new FileTensor(at.file, at.entry, at.dataOffset);
+    return at.open();
   }
 }
 
@@ -165,15 +178,25 @@ async function readHeader(path: string): Promise<{ entries: readonly Safetensors
   }
 }
 
-async function singleFile(path: string): Promise<HfWeights> {
-  const { entries, dataOffset } = await readHeader(path);
+/** The tensors of one weights file, by name (headers / directory and pickle read; no tensor data). */
+async function readShard(path: string, format: Format): Promise<Map<string, Located>> {
   const byName = new Map<string, Located>();
-  for (const entry of entries) byName.set(entry.name, { file: path, entry, dataOffset });
-  return new Weights(path, [path], byName);
+  if (format === 'torch') {
+    const checkpoint = await openTorchCheckpoint(path);
+    for (const name of checkpoint.names()) byName.set(name, { file: path, open: () => checkpoint.get(name) });
+    return byName;
+  }
+  const { entries, dataOffset } = await readHeader(path);
+  for (const entry of entries) byName.set(entry.name, { file: path, open: () => new FileTensor(path, entry, dataOffset) });
+  return byName;
 }
 
-async function sharded(dir: string, indexPath: string): Promise<HfWeights> {
-  const index = readJson(indexPath, 'a safetensors index: { "weight_map": { tensor name: shard file } }');
+async function singleFile(path: string): Promise<HfWeights> {
+  return new Weights(path, [path], await readShard(path, 'safetensors'));
+}
+
+async function sharded(dir: string, indexPath: string, format: Format): Promise<HfWeights> {
+  const index = readJson(indexPath, `a ${format === 'torch' ? 'pytorch_model.bin' : 'safetensors'} index: { "weight_map": { tensor name: shard file } }`);
   if (typeof index !== 'object' || index === null || Array.isArray(index)) {
     throw new FormatError(indexPath, 'is not a JSON object; expected { "weight_map": { tensor name: shard file } }');
   }
@@ -210,14 +233,14 @@ async function sharded(dir: string, indexPath: string): Promise<HfWeights> {
   for (const shard of shards) {
     const path = join(dir, shard);
     paths.push(path);
-    const { entries, dataOffset } = await readHeader(path);
-    contents.set(shard, new Set(entries.map((e) => e.name)));
-    for (const entry of entries) {
-      const previous = byName.get(entry.name);
+    const tensors = await readShard(path, format);
+    contents.set(shard, new Set(tensors.keys()));
+    for (const [name, located] of tensors) {
+      const previous = byName.get(name);
       if (previous) {
-        throw new FormatError(path, `also in shard '${basename(previous.file)}'; a tensor must be in exactly one shard`, entry.name);
+        throw new FormatError(path, `also in shard '${basename(previous.file)}'; a tensor must be in exactly one shard`, name);
       }
-      byName.set(entry.name, { file: path, entry, dataOffset });
+      byName.set(name, located);
     }
   }
   for (const [name, shard] of listed) {

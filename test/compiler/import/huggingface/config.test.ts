@@ -106,8 +106,8 @@ test('generation_config.json wins for bos/eos/pad; eos may be a list', (t) => {
 
 test('unknown architecture: one line listing the supported ones', (t) => {
   const e = t.throws(() => parseHfConfig({ ...readStoriesConfig(), architectures: ['FooForCausalLM'] }, 'config.json'), { instanceOf: FormatError })!;
-  t.is(e.message, "config.json: architecture 'FooForCausalLM' is not supported; supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, OPTForCausalLM, GPT2LMHeadModel");
-  t.is(SUPPORTED_ARCHITECTURES.length, 5);
+  t.is(e.message, "config.json: architecture 'FooForCausalLM' is not supported; supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, OPTForCausalLM, GPT2LMHeadModel, BitLlamaForCausalLMInf");
+  t.is(SUPPORTED_ARCHITECTURES.length, 6);
 });
 
 test('bad configs: one line naming the file and the key', (t) => {
