@@ -72,4 +72,5 @@ await decodeTables();
 await gemvTables();
 
 // ---- compiling a LLaMA-7B-shaped checkpoint: time and peak memory ----
-await compile7bShaped();
+await compile7bShaped('llama');
+await compile7bShaped('bitllama');
