@@ -15,6 +15,12 @@ import { ONEBITC_VERSION } from './version.ts';
 
 const isTTY = Boolean(process.stderr.isTTY);
 
+// `onebitc inspect model.onnx | head`: a reader that stops early is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 /** A bar on a terminal; otherwise a plain line at most every few seconds (logs stay short). */
 function progressReporter(): { onProgress: (e: ProgressEvent) => void; stop: () => void } {
   let bar: cliProgress.SingleBar | undefined;

@@ -84,7 +84,8 @@ export interface Manifest {
   outputs: unknown;
   files: Record<string, { bytes: number }>;
   size: { before: number; after: number };
-  layers: { name: string; out: number; in: number; bytesBefore: number; bytesAfter: number; kept: boolean }[];
+  /** Every Linear: made OneBit by SVID, kept, or (trained) OneBit already in the checkpoint. */
+  layers: { name: string; out: number; in: number; bytesBefore: number; bytesAfter: number; kept: boolean; trained?: boolean }[];
 }
 
 export const MANIFEST_FORMAT_VERSION = 1;
@@ -99,6 +100,23 @@ function constantBytes(model: IrModel): number {
   let n = 0;
   for (const g of allGraphs(model.graph)) for (const t of g.initializers.values()) n += byteSizeOf(t instanceof WidenedTensor ? t.source : t);
   return n;
+}
+
+/** The OneBit layers a checkpoint brought already trained (their sign tensors are not SVID's). */
+function trainedLayers(model: IrModel, converted: readonly LayerReport[]): Manifest['layers'] {
+  const fromSvid = new Set(converted.map((l) => `${l.layer}.sign`));
+  const seen = new Set<string>();
+  const out: Manifest['layers'] = [];
+  for (const g of allGraphs(model.graph)) {
+    for (const n of g.nodes) {
+      const sign = n.inputs[1]!;
+      if (n.op !== ONEBIT_OP || fromSvid.has(sign) || seen.has(sign)) continue;
+      seen.add(sign);
+      const bytes = n.inputs.slice(1, 4).reduce((sum, name) => sum + byteSizeOf(g.initializers.get(name) ?? model.graph.initializers.get(name)!), 0);
+      out.push({ name: sign.replace(/\.(weight|sign)$/, ''), out: n.attrs['out'] as number, in: n.attrs['in'] as number, bytesBefore: bytes, bytesAfter: bytes, kept: false, trained: true });
+    }
+  }
+  return out;
 }
 
 export async function compile(input: string, options: CompileOptions): Promise<CompileResult> {
@@ -189,7 +207,7 @@ export async function compile(input: string, options: CompileOptions): Promise<C
       ...(wasm ? { [WASM_FILE]: { bytes: wasm.binary.byteLength } } : {}),
     },
     size: { before: sizeBefore, after: sizeAfter },
-    layers: layers.map((l) => ({ name: l.layer, out: l.out, in: l.in, bytesBefore: l.bytesBefore, bytesAfter: l.bytesAfter, kept: l.kept })),
+    layers: [...layers.map((l) => ({ name: l.layer, out: l.out, in: l.in, bytesBefore: l.bytesBefore, bytesAfter: l.bytesAfter, kept: l.kept })), ...trainedLayers(model, layers)],
   };
   const files = new Map<string, BundleFile>([
     ['model.js', modelJs],
@@ -204,7 +222,6 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   });
   await writeBundle(options.output, files);
   step('write-bundle');
-  const signTensors = new Set([...allGraphs(model.graph)].flatMap((g) => g.nodes).filter((n) => n.op === ONEBIT_OP).map((n) => n.inputs[1]));
-  const trainedOneBitLayers = signTensors.size - layers.filter((l) => !l.kept).length;
+  const trainedOneBitLayers = manifest.layers.filter((l) => l.trained).length;
   return { outDir: options.output, layers, sizeBefore, sizeAfter, warnings, manifest, ...(fidelity ? { fidelity } : {}), languageModel: lm !== undefined, trainedOneBitLayers };
 }

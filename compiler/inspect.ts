@@ -70,7 +70,7 @@ function inspectBundle(path: string, m: Manifest): string {
   const specs = (list: unknown) => (list as { name: string; dtype: string; dims: Dim[] }[]).map((s) => `  ${s.name}: ${s.dtype} ${shape(s.dims)}`);
   lines.push('inputs:', ...specs(m.inputs), 'outputs:', ...specs(m.outputs));
   lines.push(`layers (${m.layers.length}):`);
-  for (const l of m.layers) lines.push(`  ${l.name}  ${l.out}×${l.in}  ${formatBytes(l.bytesBefore)} → ${l.kept ? 'kept' : formatBytes(l.bytesAfter)}`);
+  for (const l of m.layers) lines.push(`  ${l.name}  ${l.out}×${l.in}  ${formatBytes(l.bytesBefore)} → ${l.kept ? 'kept' : formatBytes(l.bytesAfter)}${l.trained ? ' (trained OneBit)' : ''}`);
   lines.push(`size: ${formatBytes(m.size.before)} → ${formatBytes(m.size.after)}`);
   return lines.join('\n');
 }
