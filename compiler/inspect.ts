@@ -39,7 +39,7 @@ export async function inspect(path: string): Promise<string> {
   const lines: string[] = [];
   const diagnostics = [...verifyModel(model, { supportedOps: SUPPORTED_OPS }), ...inferShapes(model)];
   foldConstants(model);
-  lines.push(`${path}: ${model.source.format === 'onnx' ? 'ONNX' : 'Hugging Face checkpoint'}, opsets ${Object.entries(model.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}${model.source.producer ? `, from ${model.source.producer}` : ''}`);
+  lines.push(`${path}: ${model.source.format === 'onnx' ? 'ONNX' : `Hugging Face checkpoint (${model.source.format})`}, opsets ${Object.entries(model.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}${model.source.producer ? `, from ${model.source.producer}` : ''}`);
   lines.push('inputs:');
   for (const v of model.graph.inputs) lines.push(`  ${v.name}: ${v.dtype} ${shape(v.shape)}`);
   lines.push('outputs:');

@@ -47,6 +47,7 @@ async function importHuggingFace(input: string): Promise<ImportedModel> {
   const checkpoint = await openHuggingFaceFolder(input);
   const { config, weights, files } = checkpoint;
   const model = buildFromConfig(config, weights, { path: input });
+  if (/\.(bin|pt|pth)(\.index\.json)?$/.test(weights.source)) model.source.format = 'pytorch';
   const tokenizer = files.tokenizer ? await readFile(files.tokenizer, 'utf8') : undefined;
   const tokenizerConfig = files.tokenizerConfig ? await readFile(files.tokenizerConfig, 'utf8') : undefined;
   const head = weights.has('lm_head.weight') && !config.tieWordEmbeddings ? 'lm_head.weight' : tiedHead(model);
