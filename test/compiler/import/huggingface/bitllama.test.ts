@@ -18,6 +18,7 @@ import type { IrModel } from '../../../../compiler/ir/graph.ts';
 import { inferShapes } from '../../../../compiler/ir/infer-shapes.ts';
 import { verifyModel } from '../../../../compiler/ir/verify.ts';
 import { unpackSigns } from '../../../../compiler/onebit/pack.ts';
+import { Runner } from '../../../helpers/lm-runner.ts';
 import { findLinears } from '../../../../compiler/passes/find-linears.ts';
 import { rewriteLinearToOnebit } from '../../../../compiler/passes/rewrite-linear-to-onebit.ts';
 import { float32ToHalf, halfToFloat32 } from '../../../../formats/dtype.ts';
@@ -25,9 +26,7 @@ import { FormatError } from '../../../../formats/errors.ts';
 import type { Tensor } from '../../../../formats/tensor.ts';
 import { tensor } from '../../../../formats/tensor.ts';
 import { openTorchCheckpoint } from '../../../../formats/pytorch/read-checkpoint.ts';
-import type { RuntimeGraph } from '../../../../runtime/graph.ts';
-import { Interpreter } from '../../../../runtime/execute.ts';
-import { KERNELS, SUPPORTED_OPS } from '../../../../runtime/kernels/index.ts';
+import { SUPPORTED_OPS } from '../../../../runtime/kernels/index.ts';
 import { Model } from '../../../../runtime/model.ts';
 import { WasmBackend } from '../../../../runtime/wasm/backend.ts';
 
@@ -65,57 +64,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-// ---- running a built model on the reference interpreter ----
-
-interface Step { logits: Float32Array; dims: number[]; presents: Tensor[] }
-
-class Runner {
-  private readonly graph: RuntimeGraph;
-  private readonly interpreter: Interpreter;
-  private readonly constants: ReturnType<typeof Interpreter.constants>;
-  private readonly layers: number;
-  private readonly kvHeads: number;
-  private readonly headDim: number;
-
-  constructor(model: IrModel) {
-    const { plan } = buildPlan(model, 'weights.safetensors');
-    this.graph = plan.graph;
-    this.interpreter = new Interpreter(KERNELS, plan.opset);
-    this.constants = Interpreter.constants(new Map([...model.graph.initializers].map(([n, t]) => [n, tensor(t.dtype, t.dims, t.data)])));
-    const pasts = model.graph.inputs.filter((v) => v.name.startsWith('past_key_values.'));
-    this.layers = pasts.length / 2;
-    this.kvHeads = pasts[0]!.shape![1] as number;
-    this.headDim = pasts[0]!.shape![3] as number;
-  }
-
-  run(ids: number[], past?: Tensor[]): Step {
-    const feeds = new Map<string, Tensor>([['input_ids', tensor('int64', [1, ids.length], BigInt64Array.from(ids, BigInt))]]);
-    for (let i = 0; i < this.layers; i++) {
-      feeds.set(`past_key_values.${i}.key`, past?.[2 * i] ?? tensor('float32', [1, this.kvHeads, 0, this.headDim]));
-      feeds.set(`past_key_values.${i}.value`, past?.[2 * i + 1] ?? tensor('float32', [1, this.kvHeads, 0, this.headDim]));
-    }
-    const [logits, ...presents] = this.interpreter.run(this.graph, feeds, this.constants);
-    return { logits: logits!.data as Float32Array, dims: [...logits!.dims], presents };
-  }
-
-  /** Greedy decoding of `steps` tokens after `prompt`, one token per run with the KV cache. */
-  greedy(prompt: number[], steps: number): number[] {
-    const argmaxLast = (s: Step): number => {
-      const last = s.logits.subarray(s.logits.length - VOCAB);
-      let best = 0;
-      for (let v = 1; v < VOCAB; v++) if (last[v]! > last[best]!) best = v;
-      return best;
-    };
-    let step = this.run(prompt);
-    const out: number[] = [];
-    for (let k = 0; k < steps; k++) {
-      const next = argmaxLast(step);
-      out.push(next);
-      if (k + 1 < steps) step = this.run([next], step.presents);
-    }
-    return out;
-  }
-}
 
 let cached: Promise<{ model: IrModel; weights: WeightSource; config: HfConfig; runner: Runner }> | undefined;
 function fixture(): NonNullable<typeof cached> {
@@ -249,7 +197,7 @@ test('bad checkpoints: missing, misshapen or non-int8 signs are one FormatError 
 
 test('logits: the prompt matches logits_prompt.bin [10, 512] within 1e-4', async (t) => {
   const { runner } = await fixture();
-  const step = runner.run(ref.prompt_ids);
+  const step = runner.run([ref.prompt_ids]);
   t.deepEqual(step.dims, [1, 10, VOCAB]);
   const diff = maxAbsDiff(step.logits, readLogits('logits_prompt.bin', 10));
   t.log(`prompt logits: max abs diff ${diff.toExponential(2)}`);
@@ -258,8 +206,8 @@ test('logits: the prompt matches logits_prompt.bin [10, 512] within 1e-4', async
 
 test('logits: prompt + greedy 32 matches logits_prompt_plus_greedy32.bin [42, 512]; check32 matches logits_check32.bin [32, 512]', async (t) => {
   const { runner } = await fixture();
-  const a = maxAbsDiff(runner.run([...ref.prompt_ids, ...ref.greedy_continuation_ids]).logits, readLogits('logits_prompt_plus_greedy32.bin', 42));
-  const b = maxAbsDiff(runner.run(ref.check32_ids).logits, readLogits('logits_check32.bin', 32));
+  const a = maxAbsDiff(runner.run([[...ref.prompt_ids, ...ref.greedy_continuation_ids]]).logits, readLogits('logits_prompt_plus_greedy32.bin', 42));
+  const b = maxAbsDiff(runner.run([ref.check32_ids]).logits, readLogits('logits_check32.bin', 32));
   t.log(`prompt+greedy32: ${a.toExponential(2)}, check32: ${b.toExponential(2)}`);
   t.true(a <= 1e-4, `prompt+greedy32: max abs diff ${a}`);
   t.true(b <= 1e-4, `check32: max abs diff ${b}`);
@@ -267,7 +215,7 @@ test('logits: prompt + greedy 32 matches logits_prompt_plus_greedy32.bin [42, 51
 
 test('greedy: 32 tokens with the KV cache equal greedy_continuation_ids', async (t) => {
   const { runner } = await fixture();
-  t.deepEqual(runner.greedy(ref.prompt_ids, 32), ref.greedy_continuation_ids);
+  t.deepEqual(runner.greedy(ref.prompt_ids, 32).ids, ref.greedy_continuation_ids);
 });
 
 test('fp16 storage, measured: g and h at fp16 move the logits past 1e-4 (so they stay float32); so do embed/norms/lm_head', async (t) => {
@@ -278,9 +226,9 @@ test('fp16 storage, measured: g and h at fp16 move the logits past 1e-4 (so they
       if (w.dtype === 'float32' && narrow(name)) model.graph.initializers.set(name, tensor('float32', w.dims, halfToFloat32('float16', float32ToHalf('float16', w.data as Float32Array))));
     }
     const runner = new Runner(model);
-    const a = maxAbsDiff(runner.run([...ref.prompt_ids, ...ref.greedy_continuation_ids]).logits, readLogits('logits_prompt_plus_greedy32.bin', 42));
-    const b = maxAbsDiff(runner.run(ref.check32_ids).logits, readLogits('logits_check32.bin', 32));
-    const greedy = runner.greedy(ref.prompt_ids, 32);
+    const a = maxAbsDiff(runner.run([[...ref.prompt_ids, ...ref.greedy_continuation_ids]]).logits, readLogits('logits_prompt_plus_greedy32.bin', 42));
+    const b = maxAbsDiff(runner.run([ref.check32_ids]).logits, readLogits('logits_check32.bin', 32));
+    const greedy = runner.greedy(ref.prompt_ids, 32).ids;
     const at = greedy.findIndex((id, k) => id !== ref.greedy_continuation_ids[k]);
     return { max: Math.max(a, b), greedy: at < 0 ? 'identical' : `diverges at token ${at}` };
   };

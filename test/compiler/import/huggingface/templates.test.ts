@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { buildPlan } from '../../../../compiler/codegen/js/emit-plan.ts';
 import { openHuggingFaceFolder } from '../../../../compiler/import/huggingface/folder.ts';
 import { buildFromConfig, buildGpt2, buildLlama, buildOpt } from '../../../../compiler/import/huggingface/templates/index.ts';
 import { formatDiagnostic } from '../../../../compiler/ir/diagnostics.ts';
@@ -19,64 +18,13 @@ import { float32ToHalf, halfToFloat32 } from '../../../../formats/dtype.ts';
 import type { Tensor } from '../../../../formats/tensor.ts';
 import { tensor } from '../../../../formats/tensor.ts';
 import { WidenedTensor } from '../../../../formats/widened-tensor.ts';
-import type { RuntimeGraph } from '../../../../runtime/graph.ts';
-import { Interpreter } from '../../../../runtime/execute.ts';
-import { KERNELS, SUPPORTED_OPS } from '../../../../runtime/kernels/index.ts';
+import { SUPPORTED_OPS } from '../../../../runtime/kernels/index.ts';
 import { tempDir } from '../../../helpers/cli.ts';
 import { maxAbsDiff } from '../../../helpers/compare.ts';
 import { STORIES_DIR, writeHfCheckpoint } from '../../../helpers/hf-checkpoint.ts';
+import { Runner } from '../../../helpers/lm-runner.ts';
 import { randomNormal, rng } from '../../../helpers/onnx-builder.ts';
 
-// ---- running a built model ----
-
-interface Step { logits: Float32Array; dims: number[]; presents: Tensor[] }
-
-class Runner {
-  private readonly graph: RuntimeGraph;
-  private readonly interpreter: Interpreter;
-  private readonly constants: ReturnType<typeof Interpreter.constants>;
-  readonly layers: number;
-  readonly kvHeads: number;
-  readonly headDim: number;
-
-  constructor(readonly model: IrModel) {
-    const { plan } = buildPlan(model, 'weights.safetensors');
-    this.graph = plan.graph;
-    this.interpreter = new Interpreter(KERNELS, plan.opset);
-    // Constants as the graph sees them (half-precision weights are float32 views), read once.
-    this.constants = Interpreter.constants(new Map([...model.graph.initializers].map(([n, t]) => [n, tensor(t.dtype, t.dims, t.data)])));
-    const pasts = model.graph.inputs.filter((v) => v.name.startsWith('past_key_values.'));
-    this.layers = pasts.length / 2;
-    this.kvHeads = pasts[0]!.shape![1] as number;
-    this.headDim = pasts[0]!.shape![3] as number;
-  }
-
-  /** One run: `ids` [batch][sequence], `past` the previous step's presents (empty cache when absent). */
-  run(ids: number[][], past?: Tensor[]): Step {
-    const batch = ids.length;
-    const feeds = new Map<string, Tensor>([['input_ids', tensor('int64', [batch, ids[0]!.length], BigInt64Array.from(ids.flat(), BigInt))]]);
-    for (let i = 0; i < this.layers; i++) {
-      feeds.set(`past_key_values.${i}.key`, past?.[2 * i] ?? tensor('float32', [batch, this.kvHeads, 0, this.headDim]));
-      feeds.set(`past_key_values.${i}.value`, past?.[2 * i + 1] ?? tensor('float32', [batch, this.kvHeads, 0, this.headDim]));
-    }
-    const [logits, ...presents] = this.interpreter.run(this.graph, feeds, this.constants);
-    return { logits: logits!.data as Float32Array, dims: [...logits!.dims], presents };
-  }
-
-  /** Logits of `ids` [sequence] run in pieces of the given sizes, each with the previous piece's cache. */
-  inPieces(ids: number[], sizes: number[]): Float32Array {
-    const out: number[] = [];
-    let past: Tensor[] | undefined;
-    let at = 0;
-    for (const size of sizes) {
-      const step = this.run([ids.slice(at, at + size)], past);
-      out.push(...step.logits);
-      past = step.presents;
-      at += size;
-    }
-    return Float32Array.from(out);
-  }
-}
 
 function checkBuilt(t: ExecutionContext, model: IrModel, vocab: number, kvHeads: number, headDim: number): void {
   const problems = [...verifyModel(model, { supportedOps: SUPPORTED_OPS }), ...inferShapes(model)];
@@ -148,19 +96,7 @@ test('stories260K: the KV cache gives the same logits (6 + 4 tokens, one at a ti
 test('stories260K: greedy decoding with the cache reproduces the reference continuation (64 tokens)', async (t) => {
   const { runner } = await stories();
   const want = storiesRef.greedy_continuation_ids.slice(0, 64);
-  const argmaxLast = (s: Step) => {
-    const vocab = s.dims[2]!;
-    const row = s.logits.subarray(s.logits.length - vocab);
-    let best = 0;
-    for (let i = 1; i < vocab; i++) if (row[i]! > row[best]!) best = i;
-    return best;
-  };
-  let step = runner.run([storiesRef.prompt_ids]);
-  const got: number[] = [];
-  while (got.length < want.length) {
-    got.push(argmaxLast(step));
-    if (got.length < want.length) step = runner.run([[got.at(-1)!]], step.presents);
-  }
+  const { ids: got, last: step } = runner.greedy(storiesRef.prompt_ids, want.length);
   t.deepEqual(got, want);
   t.deepEqual(step.presents[0]!.dims, [1, 4, storiesRef.prompt_ids.length + want.length - 1, 8]);
 });
