@@ -19,7 +19,7 @@ export const outputs = plan.outputs;
 export async function load(options?: LoadOptions): Promise<Model & LanguageModelMethods<Tokenizer>> {
   const model = await loadModel(plan, import.meta.url, options);
   const lm = plan.lm!;
-  const files = await readTokenizerFiles(import.meta.url);
+  const files = await readTokenizerFiles(import.meta.url, options?.urls);
   if (!files) throw new Error(`${plan.model}: ${lm.tokenizer} is missing beside model.js`);
   return attachLanguageModel(model, loadTokenizer(files.json, files.config), { maxContext: lm.contextLength, eos: lm.eos });
 }

@@ -30,6 +30,18 @@ export interface LoadOptions {
   weights?: Uint8Array | ArrayBuffer;
   /** The bytes of model.wasm, when they come from somewhere other than beside model.js. */
   wasm?: Uint8Array | ArrayBuffer;
+  /**
+   * Where the bundle's files are, by file name (`'weights.safetensors'`, `'model.wasm'`, `'tokenizer.json'`,
+   * …), when not beside model.js: e.g. the hashed asset URLs a bundler emitted. Relative URLs resolve
+   * against model.js's URL.
+   */
+  urls?: Readonly<Record<string, string | URL>>;
+}
+
+/** The URL of one of the bundle's files: `options.urls[file]`, else beside model.js (`base`). */
+export function fileUrl(file: string, base: string | URL, options: LoadOptions = {}): URL {
+  const override = options.urls?.[file];
+  return new URL(override ?? file, base);
 }
 
 const ARRAY_NAMES: Record<DType, string> = {
@@ -123,14 +135,14 @@ export async function loadModel(plan: Plan, base: string | URL, options: LoadOpt
   }
   const bytes = options.weights
     ? options.weights instanceof Uint8Array ? options.weights : new Uint8Array(options.weights)
-    : await loadBytes(new URL(plan.weights.file, base));
+    : await loadBytes(fileUrl(plan.weights.file, base, options));
   const constants = new Map<string, Tensor>(Object.entries(plan.graph.initializers ?? {}));
   for (const [name, t] of parseSafetensors(bytes, plan.weights.file)) constants.set(name, t);
   widenStoredConstants(plan, constants);
   let wasm: WasmBackend | undefined;
   if (backend === 'wasm' && !plan.wasm) throw new Error(`${plan.model}: this bundle has no WASM target; backends: auto, js`);
   if (plan.wasm && (backend === 'wasm' || (backend === 'auto' && hasSimd128()))) {
-    const module = options.wasm ? new Uint8Array(options.wasm) : await loadBytes(new URL(plan.wasm.file, base));
+    const module = options.wasm ? new Uint8Array(options.wasm) : await loadBytes(fileUrl(plan.wasm.file, base, options));
     wasm = await WasmBackend.create(plan.wasm, module, constants);
   }
   return new Model({ ...plan, graph: { ...plan.graph, initializers: {} } }, constants, wasm);

@@ -58,13 +58,14 @@ export function attachLanguageModel<M extends LanguageModel, T extends TextToken
 }
 
 /**
- * Reads `tokenizer.json` (and `tokenizer_config.json` when present) beside `base` (model.js's URL), for the
+ * Reads `tokenizer.json` (and `tokenizer_config.json` when present) beside `base` (model.js's URL) or at
+ * `urls[name]`, for the
  * bundle entry to hand to loadTokenizer. Returns undefined when the bundle has no tokenizer.json.
  */
-export async function readTokenizerFiles(base: string | URL): Promise<{ json: string; config?: object } | undefined> {
+export async function readTokenizerFiles(base: string | URL, urls: Readonly<Record<string, string | URL>> = {}): Promise<{ json: string; config?: object } | undefined> {
   const read = async (name: string): Promise<string | undefined> => {
     try {
-      return new TextDecoder().decode(await loadBytes(new URL(name, base)));
+      return new TextDecoder().decode(await loadBytes(new URL(urls[name] ?? name, base)));
     } catch {
       return undefined;
     }

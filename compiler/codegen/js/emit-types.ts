@@ -51,6 +51,7 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
       { name: 'backend', hasQuestionToken: true, type: backends.map((b) => JSON.stringify(b)).join(' | '), docs: ["Which kernels run the model: 'wasm' (model.wasm's SIMD kernels), 'js' (the reference kernels); 'auto' picks the fastest the engine supports."] },
       { name: 'weights', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of weights.safetensors, when not loaded from beside model.js.'] },
       { name: 'wasm', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of model.wasm, when not loaded from beside model.js.'] },
+      { name: 'urls', hasQuestionToken: true, type: 'Readonly<Record<string, string | URL>>', docs: ["Where the bundle's files are, by file name ('weights.safetensors', 'model.wasm', 'tokenizer.json', …), when not beside model.js (e.g. hashed asset URLs); relative URLs resolve against model.js."] },
     ],
   });
   file.addInterface({
