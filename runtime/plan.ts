@@ -28,6 +28,8 @@ export interface Plan {
    */
   readonly weights: { readonly file: string; readonly bytes: number; readonly widen?: readonly string[] };
   readonly wasm?: WasmPlan;
+  /** Present when the bundle has WGSL kernels (shaders.json beside model.js). */
+  readonly webgpu?: WebGpuPlan;
   /** Present for language models whose tokenizer the bundle ships. */
   readonly lm?: LmPlan;
 }
@@ -79,5 +81,36 @@ export interface WasmCall {
   /** Byte offsets of the node's constant inputs (by input index); the other inputs are arena values. */
   readonly constants: Readonly<Record<number, number>>;
   /** Sizes the kernel was specialised to (e.g. in/out, width, k/n). */
+  readonly sizes: Readonly<Record<string, number>>;
+}
+
+/** How the bundle's WGSL shaders run part of the graph on WebGPU. */
+export interface WebGpuPlan {
+  /** shaders.json beside model.js: `{ format, shaders: string[] }`, WGSL sources indexed by GpuCall.shader. */
+  readonly file: string;
+  /** Nodes (of the main graph) that a shader runs, by node name. */
+  readonly calls: Readonly<Record<string, GpuCall>>;
+}
+
+/** How a constant input is uploaded: as float32, or (OneBit signs) as the packed bytes read as u32 words. */
+export type GpuConstantLayout = 'f32' | 'u32-bytes';
+
+export interface GpuCall {
+  /** Which runtime binder sizes the call (runtime/webgpu/bind/). */
+  readonly kind: string;
+  /** Index of the shader in shaders.json (entry point `main`). */
+  readonly shader: number;
+  /**
+   * Input indexes bound as storage buffers, in binding order after the uniform (binding 0); the outputs
+   * follow. Inputs not listed are read by the binder only (e.g. a Slice's starts).
+   */
+  readonly bindings: readonly number[];
+  /** Constant inputs (by index) and how they are uploaded; the other bound inputs are run-time values. */
+  readonly constants: Readonly<Record<number, GpuConstantLayout>>;
+  /** The u32 fields of the shader's `Params` uniform, in order: names of values the binder computes. */
+  readonly params: readonly string[];
+  /** Workgroups per axis: ceil(binder value / divisor). */
+  readonly dispatch: readonly (readonly [string, number])[];
+  /** Sizes and choices the shader was specialised to (the binder checks the run's shapes against them). */
   readonly sizes: Readonly<Record<string, number>>;
 }
