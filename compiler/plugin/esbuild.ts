@@ -1,0 +1,8 @@
+// `import onebit from 'onebitc/esbuild'`: the onebitc build plugin for esbuild (see index.ts).
+import { unpluginOnebit } from './index.ts';
+
+export type { CompileEvent, ModelOptions, OnebitPluginOptions } from './index.ts';
+
+/** Compiles `?onebit` imports (a .onnx file, a .safetensors file or a Hugging Face folder) at build time. */
+export const onebit = unpluginOnebit.esbuild;
+export default onebit;

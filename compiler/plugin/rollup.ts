@@ -1,0 +1,8 @@
+// `import onebit from 'onebitc/rollup'`: the onebitc build plugin for Rollup (see index.ts).
+import { unpluginOnebit } from './index.ts';
+
+export type { CompileEvent, ModelOptions, OnebitPluginOptions } from './index.ts';
+
+/** Compiles `?onebit` imports (a .onnx file, a .safetensors file or a Hugging Face folder) at build time. */
+export const onebit = unpluginOnebit.rollup;
+export default onebit;
