@@ -69,7 +69,7 @@ export class ModelCache {
   private async saveMemo(): Promise<void> {
     if (!this.memo) return;
     await mkdir(this.dir, { recursive: true });
-    const temp = join(this.dir, `${MEMO_FILE}.${process.pid}.tmp`);
+    const temp = join(this.dir, `${MEMO_FILE}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
     await writeFile(temp, JSON.stringify(this.memo));
     await rename(temp, join(this.dir, MEMO_FILE));
   }
