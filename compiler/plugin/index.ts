@@ -8,7 +8,7 @@
 // load() passes their URLs to the bundle's own load(). The bundle's model.js is a second virtual module,
 // `\0onebitc-bundle:<key>`, so that two imports of one model share its code.
 import { existsSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -121,6 +121,7 @@ export const unpluginOnebit = createUnplugin<OnebitPluginOptions | undefined>((r
         return { ...event, key };
       }
       const started = performance.now();
+      await mkdir(cacheStore.dir, { recursive: true });
       const result = await compile(input, {
         output: outDir,
         quantize: resolved.quantize,

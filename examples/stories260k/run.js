@@ -1,7 +1,9 @@
-// Runs a compiled stories260K bundle: greedy continuation of a prompt, decoded with the model's vocabulary.
+// Runs a compiled stories260K bundle with the low-level API only — model.run() on token ids, argmax of the
+// last logits — and checks the greedy continuation against the fixture's fp32 reference.
 // Usage: node examples/stories260k/run.js <bundle-dir> [max-new-tokens]
-// (No KV cache yet: each step re-runs the whole sequence. Token decoding here is the minimal
-// SentencePiece rule — '▁' is a space, <0xNN> is a byte — enough for this model's vocabulary.)
+// (Each step re-runs the whole sequence; model.generate() in examples/node-story uses the KV cache and the
+// tokenizer instead. Token decoding here is the minimal SentencePiece rule — '▁' is a space, <0xNN> is a
+// byte — enough for this model's vocabulary.)
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
