@@ -7,12 +7,11 @@
 // emits the bundle's files (model.wasm, weights, tokenizer) as hashed assets, and returns a module whose
 // load() passes their URLs to the bundle's own load(). The bundle's model.js is a second virtual module,
 // `\0onebitc-bundle:<key>`, so that two imports of one model share its code.
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createHash } from 'node:crypto';
 import type { UnpluginBuildContext, UnpluginContext, UnpluginContextMeta } from 'unplugin';
 import { createUnplugin } from 'unplugin';
 import { FormatError } from '../../formats/errors.ts';
@@ -197,10 +196,10 @@ export const unpluginOnebit = createUnplugin<OnebitPluginOptions | undefined>((r
       });
     } catch (e) {
       // One line naming the file (the input's absolute path shown relative to the root, as it was imported).
-      // No stack: bundlers print it under the message, and the message is the whole story.
+      // No stack (unless ONEBITC_DEBUG): bundlers print it under the message, and the message is the whole story.
       const message = describeError(e, shown).split(input).join(shown);
       const error = new Error(message);
-      error.stack = "";
+      error.stack = process.env['ONEBITC_DEBUG'] && e instanceof Error ? `${message}\n${e.stack}` : '';
       throw error;
     }
   }
@@ -209,29 +208,34 @@ export const unpluginOnebit = createUnplugin<OnebitPluginOptions | undefined>((r
     name: PLUGIN_NAME,
     enforce: 'pre',
 
-    resolveId(source, importer) {
-      if (source.startsWith(MODEL_PREFIX) || source.startsWith(BUNDLE_PREFIX)) return source;
-      if (source.startsWith(BUNDLE_SPECIFIER)) return `\0${source}`;
-      // model.js reads files with node:fs when its URLs are file: URLs (Node); browsers never reach it.
-      if (importer?.startsWith(BUNDLE_PREFIX) && source.startsWith('node:')) return { id: source, external: true };
-      const q = source.indexOf('?');
-      if (q < 0) return null;
-      const params = new URLSearchParams(source.slice(q + 1));
-      if (!params.has('onebit')) return null;
-      for (const k of BUNDLER_QUERY_KEYS) params.delete(k);
-      return `${MODEL_PREFIX}${modelPath(source.slice(0, q), importer)}?${params.toString().replace(/=(?=&|$)/g, '')}`;
+    resolveId: {
+      // Only `?onebit` imports, our own ids, and node: builtins (which model.js imports) reach the handler.
+      filter: { id: /[?&]onebit(?:[&=]|$)|^onebitc-bundle:|^\0onebitc-|^node:/ },
+      handler(source, importer) {
+        if (source.startsWith(MODEL_PREFIX) || source.startsWith(BUNDLE_PREFIX)) return source;
+        if (source.startsWith(BUNDLE_SPECIFIER)) return `\0${source}`;
+        // model.js reads files with node:fs when its URLs are file: URLs (Node); browsers never reach it.
+        if (source.startsWith('node:')) return importer?.startsWith(BUNDLE_PREFIX) ? { id: source, external: true } : null;
+        const q = source.indexOf('?');
+        if (q < 0) return null;
+        const params = new URLSearchParams(source.slice(q + 1));
+        if (!params.has('onebit')) return null;
+        for (const k of BUNDLER_QUERY_KEYS) params.delete(k);
+        return `${MODEL_PREFIX}${modelPath(source.slice(0, q), importer)}?${params.toString().replace(/=(?=&|$)/g, '')}`;
+      },
     },
 
-    loadInclude: (id) => id.startsWith(MODEL_PREFIX) || id.startsWith(BUNDLE_PREFIX),
-
-    async load(id, ...rest: unknown[]) {
-      if (id.startsWith(BUNDLE_PREFIX)) {
-        const key = id.slice(BUNDLE_PREFIX.length);
-        return readFile(join(bundles.get(key) ?? getCache().bundleDir(key), 'model.js'), 'utf8');
-      }
-      if (!id.startsWith(MODEL_PREFIX)) return null;
-      const ssr = Boolean((rest[0] as { ssr?: boolean } | undefined)?.ssr);
-      return loadModelModule(this, id, ssr);
+    load: {
+      filter: { id: /^\0onebitc-(?:model|bundle):/ },
+      async handler(id, ...rest: unknown[]) {
+        if (id.startsWith(BUNDLE_PREFIX)) {
+          const key = id.slice(BUNDLE_PREFIX.length);
+          return readFile(join(bundles.get(key) ?? getCache().bundleDir(key), 'model.js'), 'utf8');
+        }
+        if (!id.startsWith(MODEL_PREFIX)) return null;
+        const ssr = Boolean((rest[0] as { ssr?: boolean } | undefined)?.ssr);
+        return loadModelModule(this, id, ssr);
+      },
     },
 
     vite: {
