@@ -99,7 +99,7 @@ const program = new Command('onebitc')
   .option('--fp16', 'store full-precision weights as fp16 (default for checkpoint language models made 1-bit)')
   .option('--no-fp16', 'store full-precision weights as they are')
   .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
-  .option('--target <list>', "kernels to generate, comma-separated: 'wasm' (WASM-SIMD, the default) or 'js' (reference kernels only)", 'wasm')
+  .option('--target <list>', "kernels to generate, comma-separated: 'wasm' (WASM-SIMD) and 'webgpu' (WGSL shaders), or 'js' (reference kernels only)", 'wasm,webgpu')
   .showHelpAfterError()
   .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string; quantizeHead?: boolean; fp16?: boolean }) => {
     const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the folder to write the bundle to');

@@ -10,6 +10,12 @@ import { loadBytes } from './load-bytes.ts';
 import type { Plan, TensorSpec } from './plan.ts';
 import { PLAN_FORMAT } from './plan.ts';
 import { hasSimd128, WasmBackend } from './wasm/backend.ts';
+import type { GpuTensor } from './webgpu/backend.ts';
+import { isGpuTensor, WebGpuBackend } from './webgpu/backend.ts';
+import type { GpuProvider } from './webgpu/device.ts';
+import { findGpu, requestDevice } from './webgpu/device.ts';
+
+export type { GpuTensor } from './webgpu/backend.ts';
 
 /** A tensor handed to run(): onnxruntime's `{ data, dims }`. */
 export interface Feed {
@@ -17,15 +23,24 @@ export interface Feed {
   readonly dims: readonly number[];
 }
 
-export const BACKENDS = ['auto', 'wasm', 'js'] as const;
+export const BACKENDS = ['auto', 'webgpu', 'wasm', 'js'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
 export interface LoadOptions {
   /**
-   * 'wasm' runs model.wasm's SIMD kernels (the rest on the reference kernels); 'js' only the reference
-   * TypeScript kernels; 'auto' (default) picks the fastest the bundle and the engine support.
+   * 'webgpu' runs the bundle's WGSL shaders on a GPU; 'wasm' runs model.wasm's SIMD kernels (the rest on the
+   * reference kernels); 'js' only the reference TypeScript kernels. 'auto' (default): WebGPU when a hardware
+   * GPU adapter is there (or `gpu` is given), else WASM when the engine has SIMD, else js; `model.backend`
+   * says which.
    */
   backend?: Backend;
+  /**
+   * The WebGPU entry point (anything with `requestAdapter()`), when not `navigator.gpu` or, in Node, the
+   * optional `webgpu` package. Given explicitly, it is used even when its adapter is a software one.
+   */
+  gpu?: GpuProvider;
+  /** Where WebGPU notes go (e.g. a node that runs on the host and reads its input back). Default console.warn. */
+  onNote?: (message: string) => void;
   /** The bytes of weights.safetensors, when they come from somewhere other than beside model.js. */
   weights?: Uint8Array | ArrayBuffer;
   /** The bytes of model.wasm, when they come from somewhere other than beside model.js. */
@@ -58,11 +73,11 @@ export class Model {
   private constants: ReadonlyMap<string, Tensor> | undefined;
   private readonly interpreter: Interpreter;
 
-  constructor(private readonly plan: Plan, constants: ReadonlyMap<string, Tensor>, private readonly wasm?: WasmBackend) {
+  constructor(private readonly plan: Plan, constants: ReadonlyMap<string, Tensor>, private readonly wasm?: WasmBackend, private readonly webgpu?: WebGpuBackend) {
     this.inputs = plan.inputs;
     this.outputs = plan.outputs;
     this.constants = constants;
-    this.backend = wasm ? 'wasm' : 'js';
+    this.backend = webgpu ? 'webgpu' : wasm ? 'wasm' : 'js';
     this.interpreter = new Interpreter(KERNELS, plan.opset);
   }
 
@@ -71,33 +86,60 @@ export class Model {
     return this.wasm?.calls ?? new Map();
   }
 
-  /** Runs the model. Feeds are checked against `inputs` (names, dtypes, ranks, fixed and symbolic dims). */
-  async run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, Tensor>> {
+  /** WebGPU dispatches of the last run, by kind; 'host' counts nodes run on the host, 'readback' those that read a GPU value back. */
+  get gpuCalls(): ReadonlyMap<string, number> {
+    return this.webgpu?.calls ?? new Map();
+  }
+
+  /** The GPU adapter, in words (WebGPU backend only). */
+  get gpu(): string | undefined {
+    return this.webgpu?.description;
+  }
+
+  /**
+   * Runs the model. Feeds are checked against `inputs` (names, dtypes, ranks, fixed and symbolic dims).
+   * WebGPU: outputs named in `keepOnDevice` stay on the GPU and come back as GpuTensor handles, which can be
+   * fed to a later run (a KV cache) and are freed with `release()`; other backends ignore it.
+   */
+  async run(feeds: Readonly<Record<string, Feed | GpuTensor>>, options: { keepOnDevice?: readonly string[] } = {}): Promise<Record<string, Tensor>> {
     if (!this.constants) throw new Error(`${this.plan.model}: run() after dispose()`);
-    const bound = new Map<string, Tensor>();
+    const bound = new Map<string, Tensor | GpuTensor>();
     const symbols = new Map<string, { value: number; from: string }>();
     for (const spec of this.inputs) bound.set(spec.name, this.checkFeed(spec, feeds[spec.name], symbols));
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((s) => s.name === name));
     if (unknown.length) throw new Error(`${this.plan.model}: unknown input '${unknown[0]}'; the inputs are: ${this.inputs.map((s) => s.name).join(', ')}`);
+    if (this.webgpu) {
+      const results = await this.webgpu.run(this.plan.graph, bound, this.constants, new Set(options.keepOnDevice ?? []));
+      return Object.fromEntries(this.outputs.map((spec, i) => [spec.name, results[i] as Tensor]));
+    }
+    if ([...bound.values()].some(isGpuTensor)) throw new Error(`${this.plan.model}: GPU tensors can only be fed to a model on the WebGPU backend`);
     const values = new Map([...symbols].map(([k, v]) => [k, v.value]));
     const hooks = this.wasm?.hooks(values);
-    const results = this.interpreter.run(this.plan.graph, bound, Interpreter.constants(this.constants), hooks);
+    const results = this.interpreter.run(this.plan.graph, bound as Map<string, Tensor>, Interpreter.constants(this.constants), hooks);
     // Results must outlive the next run: copy any that live in WASM memory.
     const own = (t: Tensor) => ((t.data as ArrayBufferView).buffer === this.wasm?.memory.buffer ? { ...t, data: (t.data as Float32Array).slice() } as Tensor : t);
     return Object.fromEntries(this.outputs.map((spec, i) => [spec.name, own(results[i]!)]));
   }
 
-  /** Releases the weights; the model cannot run afterwards. */
-  dispose(): void {
-    this.constants = undefined;
+  /** Frees a GpuTensor returned by run() (keepOnDevice) once no later run needs it. */
+  release(t: GpuTensor): void {
+    this.webgpu?.release(t);
   }
 
-  private checkFeed(spec: TensorSpec, feed: Feed | undefined, symbols: Map<string, { value: number; from: string }>): Tensor {
+  /** Releases the weights (and the GPU device); the model cannot run afterwards. */
+  dispose(): void {
+    this.constants = undefined;
+    this.webgpu?.dispose();
+  }
+
+  private checkFeed(spec: TensorSpec, feed: Feed | GpuTensor | undefined, symbols: Map<string, { value: number; from: string }>): Tensor | GpuTensor {
     const where = `${this.plan.model}: input '${spec.name}'`;
     if (!feed) throw new Error(`${where} is missing (expected ${spec.dtype} [${spec.dims.join(', ')}])`);
+    const onGpu = isGpuTensor(feed);
+    if (onGpu && spec.dtype !== 'float32') throw new Error(`${where} is ${spec.dtype}; a GpuTensor feed must be float32`);
     const expected = ARRAY_NAMES[spec.dtype];
-    const actual = Array.isArray(feed.data) ? 'Array' : (feed.data as object)?.constructor?.name;
-    if (actual !== expected) throw new Error(`${where} must be a ${expected} (${spec.dtype}), got ${actual ?? typeof feed.data}`);
+    const actual = onGpu ? 'Float32Array' : Array.isArray(feed.data) ? 'Array' : (feed.data as object)?.constructor?.name;
+    if (actual !== expected) throw new Error(`${where} must be a ${expected} (${spec.dtype}), got ${actual ?? typeof (feed as Feed).data}`);
     const dims = [...feed.dims];
     if (dims.length !== spec.dims.length) throw new Error(`${where} must have rank ${spec.dims.length} [${spec.dims.join(', ')}], got [${dims.join(', ')}]`);
     spec.dims.forEach((d, i) => {
@@ -111,6 +153,7 @@ export class Model {
         symbols.set(d, { value: n, from: `input '${spec.name}'` });
       }
     });
+    if (onGpu) return feed;
     if (feed.data.length !== sizeOf(dims)) throw new Error(`${where} has ${feed.data.length} elements but dims [${dims.join(', ')}] need ${sizeOf(dims)}`);
     return { dtype: spec.dtype, dims, data: feed.data } as Tensor;
   }
@@ -139,11 +182,46 @@ export async function loadModel(plan: Plan, base: string | URL, options: LoadOpt
   const constants = new Map<string, Tensor>(Object.entries(plan.graph.initializers ?? {}));
   for (const [name, t] of parseSafetensors(bytes, plan.weights.file)) constants.set(name, t);
   widenStoredConstants(plan, constants);
+  const graph = { ...plan.graph, initializers: {} };
+  const model = { ...plan, graph };
+  if (backend === 'webgpu' || (backend === 'auto' && plan.webgpu)) {
+    const webgpu = await createWebGpu(plan, base, constants, options, backend === 'webgpu');
+    if (webgpu) return new Model(model, constants, undefined, webgpu);
+  }
   let wasm: WasmBackend | undefined;
-  if (backend === 'wasm' && !plan.wasm) throw new Error(`${plan.model}: this bundle has no WASM target; backends: auto, js`);
+  if (backend === 'wasm' && !plan.wasm) throw new Error(`${plan.model}: this bundle has no WASM target; backends: ${availableBackends(plan)}`);
   if (plan.wasm && (backend === 'wasm' || (backend === 'auto' && hasSimd128()))) {
     const module = options.wasm ? new Uint8Array(options.wasm) : await loadBytes(fileUrl(plan.wasm.file, base, options));
     wasm = await WasmBackend.create(plan.wasm, module, constants);
   }
-  return new Model({ ...plan, graph: { ...plan.graph, initializers: {} } }, constants, wasm);
+  return new Model(model, constants, wasm);
+}
+
+function availableBackends(plan: Plan): string {
+  return ['auto', ...(plan.webgpu ? ['webgpu'] : []), ...(plan.wasm ? ['wasm'] : []), 'js'].join(', ');
+}
+
+/**
+ * The WebGPU backend, or undefined under 'auto' when there is no (hardware, unless `options.gpu` was given)
+ * adapter. Asked for explicitly, a missing GPU is an error.
+ */
+async function createWebGpu(plan: Plan, base: string | URL, constants: ReadonlyMap<string, Tensor>, options: LoadOptions, required: boolean): Promise<WebGpuBackend | undefined> {
+  const fail = (why: string): undefined => {
+    if (required) throw new Error(`${plan.model}: backend 'webgpu': ${why}`);
+    return undefined;
+  };
+  if (!plan.webgpu) return fail(`this bundle has no WebGPU target (compiled with --target ${plan.wasm ? 'wasm' : 'js'}); backends: ${availableBackends(plan)}`);
+  const provider = await findGpu(options.gpu);
+  if (!provider) return fail('no WebGPU here (no navigator.gpu; in Node, install the optional `webgpu` package or pass { gpu })');
+  const largest = Math.max(0, ...[...constants.values()].map((t) => sizeOf(t.dims) * 4));
+  const gpu = await requestDevice(provider, largest, { allowSoftware: required || options.gpu !== undefined });
+  if (!gpu) return fail('no GPU adapter was found');
+  const shaders = await loadShaders(fileUrl(plan.webgpu.file, base, options), plan.webgpu.file);
+  return WebGpuBackend.create(gpu, plan.webgpu, shaders, plan.graph, constants, plan.opset, options.onNote ?? ((m) => console.warn(`${plan.model}: ${m}`)));
+}
+
+async function loadShaders(url: URL, file: string): Promise<string[]> {
+  const parsed = JSON.parse(new TextDecoder().decode(await loadBytes(url))) as { format?: number; shaders?: unknown };
+  if (parsed.format !== 1 || !Array.isArray(parsed.shaders)) throw new Error(`${file}: not a onebitc shaders file of format 1`);
+  return parsed.shaders as string[];
 }

@@ -107,6 +107,8 @@ export interface GpuCall {
   readonly bindings: readonly number[];
   /** Constant inputs (by index) and how they are uploaded; the other bound inputs are run-time values. */
   readonly constants: Readonly<Record<number, GpuConstantLayout>>;
+  /** Output bindings (after the inputs); the node's first `outputs` outputs. */
+  readonly outputs: number;
   /** The u32 fields of the shader's `Params` uniform, in order: names of values the binder computes. */
   readonly params: readonly string[];
   /** Workgroups per axis: ceil(binder value / divisor). */

@@ -8,7 +8,7 @@ import { byteSizeOf } from '../../../formats/tensor.ts';
 import { NarrowedTensor, WidenedTensor } from '../../../formats/widened-tensor.ts';
 import type { AttrValue, GraphNode, RuntimeGraph } from '../../../runtime/graph.ts';
 import { isRuntimeGraph } from '../../../runtime/graph.ts';
-import type { LmPlan, Plan, TensorSpec, WasmPlan } from '../../../runtime/plan.ts';
+import type { LmPlan, Plan, TensorSpec, WasmPlan, WebGpuPlan } from '../../../runtime/plan.ts';
 import { PLAN_FORMAT } from '../../../runtime/plan.ts';
 import { CompileError } from '../../ir/diagnostics.ts';
 import type { IrAttr, IrGraph, IrModel, ValueInfo } from '../../ir/graph.ts';
@@ -22,6 +22,7 @@ export interface BuiltPlan {
 
 export interface PlanOptions {
   wasm?: WasmPlan;
+  webgpu?: WebGpuPlan;
   /** Float32 constants to store at half precision (widened at load). */
   storeHalf?: (name: string, tensor: Tensor) => boolean;
   lm?: LmPlan;
@@ -59,6 +60,7 @@ export function buildPlan(model: IrModel, weightsFile: string, options: PlanOpti
     graph,
     weights: { file: weightsFile, bytes: sorted.reduce((n, [, s]) => n + byteSizeOf(s.tensor), 0), ...(widen.length ? { widen } : {}) },
     ...(options.wasm ? { wasm: options.wasm } : {}),
+    ...(options.webgpu ? { webgpu: options.webgpu } : {}),
     ...(options.lm ? { lm: options.lm } : {}),
   };
   return { plan, weights: sorted.map(([name, s]) => [name, s.tensor]) };

@@ -1,0 +1,7 @@
+// Every WGSL kernel family, in the order emit-webgpu.ts tries them (the first that takes a node wins).
+import { unaryKernel } from './elementwise.ts';
+import type { GpuKernelFamily } from './kernel.ts';
+
+export const GPU_KERNEL_FAMILIES: readonly GpuKernelFamily[] = [
+  unaryKernel,
+];

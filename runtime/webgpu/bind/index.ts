@@ -1,0 +1,7 @@
+// The binder of every WebGPU call kind (see ../binder.ts), by GpuCall.kind.
+import type { GpuBinder } from '../binder.ts';
+import { elementwiseBinders } from './elementwise.ts';
+
+export const GPU_BINDERS: Readonly<Record<string, GpuBinder>> = Object.freeze({
+  ...elementwiseBinders,
+});
