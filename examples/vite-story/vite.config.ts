@@ -1,3 +1,5 @@
+import onebit from 'onebitc/vite';
 import { defineConfig } from 'vite';
 
-export default defineConfig({});
+// `?onebit` imports compile at build time (cached by content hash) into hashed model assets.
+export default defineConfig({ plugins: [onebit()] });

@@ -1,10 +1,13 @@
 // The page: a prompt, a Generate button, the story streamed in token by token with tokens/s, a backend
 // switch, and the model's size in 1 bit next to its size at fp32.
-import type { Backend, Manifest, ModelEntry, StoryModel } from './models.ts';
+import type { OnebitModule } from 'onebitc';
+import type { ModelEntry, StoryModel } from './models.ts';
 import { MODELS } from './models.ts';
 
-/** The backends the page offers, in this order ('webgpu' only where the browser has WebGPU). */
-const BACKENDS: readonly Backend[] = ['wasm', 'js'];
+type Backend = 'wasm' | 'webgpu' | 'js';
+/** The backends in the switch, in this order: those the bundle was compiled for that this browser can run. */
+const BACKENDS: readonly Backend[] = ['wasm', 'webgpu', 'js'];
+const runnable = (b: Backend, targets: readonly string[]) => targets.includes(b) && (b !== 'webgpu' || 'gpu' in navigator);
 
 const element = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const form = element<HTMLFormElement>('form');
@@ -20,7 +23,6 @@ const status = element<HTMLParagraphElement>('status');
 const size = element<HTMLParagraphElement>('size');
 
 for (const m of MODELS) modelSelect.add(new Option(m.label, m.id));
-for (const b of BACKENDS.filter((b) => b !== 'webgpu' || 'gpu' in navigator)) backendSelect.add(new Option(b, b));
 
 /** `state` (idle, loading, generating, done, error) is for tests and styles; `text` for people. */
 function setStatus(state: string, text: string): void {
@@ -31,23 +33,29 @@ function setStatus(state: string, text: string): void {
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 /**
- * The weights' bytes at fp32: the manifest's size before compiling (these fixtures are F32), with the
- * layers a checkpoint already stored in 1 bit (trained with OneBit) counted at 4 bytes per weight.
+ * The weights' bytes at fp32: the size before compiling (these fixtures are F32), with every linear layer
+ * counted at 4 bytes per weight (a checkpoint trained with OneBit stores its layers in 1 bit already).
  */
-function fp32Bytes(manifest: Manifest): number {
-  return manifest.layers.reduce((n, l) => (l.trained ? n + 4 * l.out * l.in - l.bytesBefore : n), manifest.size.before);
+function fp32Bytes({ manifest }: OnebitModule): number {
+  return manifest.layers.reduce((n, l) => n + 4 * l.out * l.in - l.bytesBefore, manifest.size.before);
 }
 
-async function showSize(entry: ModelEntry): Promise<void> {
-  const manifest = await entry.manifest;
-  const fp32 = fp32Bytes(manifest);
+/** Shows the selected model's size and the backends it can run on here (keeping the choice when it can). */
+async function showModel(entry: ModelEntry): Promise<void> {
+  const module = await entry.module();
+  const { manifest } = module;
+  const fp32 = fp32Bytes(module);
   size.textContent = `Weights: ${kib(manifest.size.after)} with 1-bit linears vs ${kib(fp32)} at fp32 ` +
     `(${(fp32 / manifest.size.after).toFixed(1)}× smaller).`;
+  const previous = backendSelect.value;
+  backendSelect.replaceChildren(...BACKENDS.filter((b) => runnable(b, manifest.targets)).map((b) => new Option(b, b)));
+  if ([...backendSelect.options].some((o) => o.value === previous)) backendSelect.value = previous;
 }
 
 const selected = () => MODELS.find((m) => m.id === modelSelect.value)!;
-modelSelect.addEventListener('change', () => void showSize(selected()));
-void showSize(selected());
+const showSelected = () => showModel(selected()).catch((e: Error) => setStatus('error', e.message));
+modelSelect.addEventListener('change', () => void showSelected());
+void showSelected();
 
 /** Loaded models by model and backend: each loads once. */
 const loaded = new Map<string, Promise<StoryModel>>();
@@ -55,7 +63,7 @@ function loadModel(entry: ModelEntry, backend: Backend): Promise<StoryModel> {
   const key = `${entry.id}/${backend}`;
   let model = loaded.get(key);
   if (!model) {
-    model = entry.load(backend);
+    model = entry.module().then((m) => m.load({ backend }));
     model.catch(() => loaded.delete(key));
     loaded.set(key, model);
   }

@@ -1,38 +1,25 @@
-// The models this page offers. (Interim: bundles compiled by the CLI into public/bundles/ and imported at
-// run time; the Vite plugin replaces this with `?onebit` imports compiled at build time.)
-export type Backend = 'wasm' | 'webgpu' | 'js';
+// The models this page offers. Each `?onebit` import is compiled into a 1-bit bundle at build time by
+// onebitc's Vite plugin: its weights, model.wasm and tokenizer become hashed assets loaded by URL, and the
+// dynamic import() puts each model's code in its own chunk, fetched when the model is first chosen.
+import type { OnebitModule } from 'onebitc';
 
-/** What the page uses of a loaded language model. */
-export interface StoryModel {
-  readonly backend: string;
-  generate(prompt: string, options?: { maxTokens?: number; onToken?(id: number): void }): AsyncGenerator<string>;
-  dispose(): void;
-}
-
-/** What the page reads of a bundle's manifest.json. */
-export interface Manifest {
-  size: { before: number; after: number };
-  layers: { name: string; out: number; in: number; bytesBefore: number; trained?: boolean }[];
-}
+export type StoryModel = Awaited<ReturnType<OnebitModule['load']>>;
 
 export interface ModelEntry {
   readonly id: string;
   readonly label: string;
-  load(backend: Backend): Promise<StoryModel>;
-  readonly manifest: Promise<Manifest>;
-}
-
-function bundle(id: string, label: string): ModelEntry {
-  const base = new URL(`bundles/${id}/`, document.baseURI).href;
-  return {
-    id,
-    label,
-    load: async (backend) => (await import(/* @vite-ignore */ `${base}model.js`)).load({ backend }),
-    manifest: fetch(`${base}manifest.json`).then((r) => r.json()),
-  };
+  readonly module: () => Promise<OnebitModule>;
 }
 
 export const MODELS: readonly ModelEntry[] = [
-  bundle('onebit-stories260K', 'stories260K, trained with OneBit'),
-  bundle('stories260K', 'stories260K, 1-bit by SVID only'),
+  {
+    id: 'onebit-stories260K',
+    label: 'stories260K, trained with OneBit',
+    module: () => import('../../../test/fixtures/onebit-stories260K?onebit').then((m) => m.default),
+  },
+  {
+    id: 'stories260K',
+    label: 'stories260K, 1-bit by SVID only',
+    module: () => import('../../../test/fixtures/stories260K?onebit').then((m) => m.default),
+  },
 ];

@@ -1,0 +1,2 @@
+// Types for `?onebit` imports (the same as "types": ["onebitc/client"] in tsconfig.json).
+import 'onebitc/client';
