@@ -92,8 +92,11 @@ export interface WebGpuPlan {
   readonly calls: Readonly<Record<string, GpuCall>>;
 }
 
-/** How a constant input is uploaded: as float32, or (OneBit signs) as the packed bytes read as u32 words. */
-export type GpuConstantLayout = 'f32' | 'u32-bytes';
+/**
+ * How a constant input is uploaded: as float32 (fp16 widened), as its bytes read as u32 words, or (OneBit
+ * signs [out, ceil(in/8)] bytes) with each row padded to whole u32 words (GpuCall.sizes in/out).
+ */
+export type GpuConstantLayout = 'f32' | 'u32-bytes' | 'onebit-rows32';
 
 export interface GpuCall {
   /** Which runtime binder sizes the call (runtime/webgpu/bind/). */

@@ -91,10 +91,10 @@ export class WebGpuBackend {
       }
     }));
     const constantBuffers = new Map<string, GPUBuffer>();
-    for (const [name, layout] of constantLayouts(plan, graph)) {
+    for (const [name, { layout, call }] of constantLayouts(plan, graph)) {
       const t = constants.get(name);
       if (!t) throw new Error(`constant '${name}' is missing from the weights`);
-      const bytes = layout === 'f32' ? asFloat32(t) : new Uint8Array((t.data as Uint8Array).buffer, (t.data as Uint8Array).byteOffset, (t.data as Uint8Array).byteLength);
+      const bytes = layout === 'f32' ? asFloat32(t) : layout === 'onebit-rows32' ? signRows32(t, call.sizes['out']!, call.sizes['in']!) : bytesOf(t);
       constantBuffers.set(name, upload(device, bytes, GPUBufferUsage.STORAGE));
     }
     const error = await device.popErrorScope();
@@ -385,20 +385,37 @@ function shapeOfShader(plan: WebGpuPlan, index: number): { uniform: boolean; inp
   return { uniform: call.params.length > 0, inputs: call.bindings.length, outputs: call.outputs };
 }
 
-/** Every constant the calls bind, with its upload layout. */
-function constantLayouts(plan: WebGpuPlan, graph: RuntimeGraph): Map<string, GpuConstantLayout> {
-  const layouts = new Map<string, GpuConstantLayout>();
+/** Every constant the calls bind, with its upload layout (and a call that binds it, for sizes). */
+function constantLayouts(plan: WebGpuPlan, graph: RuntimeGraph): Map<string, { layout: GpuConstantLayout; call: GpuCall }> {
+  const layouts = new Map<string, { layout: GpuConstantLayout; call: GpuCall }>();
   for (const node of graph.nodes) {
     const call = plan.calls[node.name];
     if (!call) continue;
     for (const [index, layout] of Object.entries(call.constants)) {
       const name = node.inputs[Number(index)]!;
       const seen = layouts.get(name);
-      if (seen && seen !== layout) throw new Error(`constant '${name}' is bound both as ${seen} and as ${layout}`);
-      layouts.set(name, layout);
+      if (seen && seen.layout !== layout) throw new Error(`constant '${name}' is bound both as ${seen.layout} and as ${layout}`);
+      layouts.set(name, { layout, call });
     }
   }
   return layouts;
+}
+
+function bytesOf(t: Tensor): Uint8Array {
+  const d = t.data as Uint8Array;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/** OneBit sign bytes [out, ceil(in/8)] with each row padded to whole u32 words (zero bits). */
+function signRows32(t: Tensor, out: number, inDim: number): Uint8Array {
+  const rowBytes = Math.ceil(inDim / 8);
+  const stride = Math.ceil(inDim / 32) * 4;
+  const src = t.data as Uint8Array;
+  if (src.length !== out * rowBytes) throw new Error(`OneBit signs have ${src.length} bytes; [${out}, ${rowBytes}] expected`);
+  if (stride === rowBytes) return src;
+  const dst = new Uint8Array(out * stride);
+  for (let o = 0; o < out; o++) dst.set(src.subarray(o * rowBytes, (o + 1) * rowBytes), o * stride);
+  return dst;
 }
 
 function asFloat32(t: Tensor): Uint8Array {

@@ -30,7 +30,7 @@ export function encodeModel(parts: ModelParts): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'onebitc-tests',
-    opsetImport: [{ domain: '', version: parts.opset ?? 17 }],
+    opsetImport: [{ domain: '', version: parts.opset ?? 17 }, { domain: 'ai.onebitc', version: 1 }],
     graph: {
       name: 'test',
       node: parts.nodes,

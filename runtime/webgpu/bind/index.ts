@@ -1,7 +1,9 @@
 // The binder of every WebGPU call kind (see ../binder.ts), by GpuCall.kind.
 import type { GpuBinder } from '../binder.ts';
 import { elementwiseBinders } from './elementwise.ts';
+import { onebitBinders } from './onebit.ts';
 
 export const GPU_BINDERS: Readonly<Record<string, GpuBinder>> = Object.freeze({
   ...elementwiseBinders,
+  ...onebitBinders,
 });
