@@ -13,6 +13,7 @@ import { perplexity } from '../runtime/generate/perplexity.ts';
 import type { LanguageModel } from '../runtime/generate/session.ts';
 import type { Backend } from '../runtime/model.ts';
 import { BACKENDS } from '../runtime/model.ts';
+import type { GpuProvider } from '../runtime/webgpu/device.ts';
 import { loadTokenizer } from '../runtime/tokenizer/tokenizer.ts';
 
 /** A failure to report as one line (no stack trace). */
@@ -25,8 +26,27 @@ interface LoadedBundle {
 }
 
 interface BundleModule {
-  load(options?: { backend?: Backend }): Promise<LanguageModel & { dispose?(): void; backend?: string }>;
+  load(options?: { backend?: Backend; gpu?: GpuProvider }): Promise<LanguageModel & { dispose?(): void; backend?: string }>;
 }
+
+/**
+ * WebGPU for bundles outside any project: the optional `webgpu` package (Dawn) of onebitc itself. Under
+ * 'auto' only a hardware adapter counts (a software one is slower than WASM).
+ */
+async function nodeGpu(backend: string): Promise<GpuProvider | undefined> {
+  if (backend !== 'webgpu' && backend !== 'auto') return undefined;
+  const dawn = await import('webgpu').catch(() => undefined) as { create(flags: string[]): GpuProvider; globals: object } | undefined;
+  if (!dawn) return undefined;
+  Object.assign(globalThis, dawn.globals);
+  const gpu = dawn.create([]);
+  heldGpus.push(gpu); // Dawn must not be garbage-collected while in use
+  if (backend === 'auto') {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter || (adapter.info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) return undefined;
+  }
+  return gpu;
+}
+const heldGpus: GpuProvider[] = [];
 
 async function loadBundle(bundle: string, backend: string): Promise<LoadedBundle> {
   if (!(BACKENDS as readonly string[]).includes(backend)) throw new LmCliError(`unsupported backend "${backend}". Should be one of: ${BACKENDS.join(', ')}`);
@@ -51,7 +71,8 @@ async function loadBundle(bundle: string, backend: string): Promise<LoadedBundle
     throw new LmCliError(`${modelJs}: cannot import (${(e as Error).message})`);
   }
   if (typeof mod.load !== 'function') throw new LmCliError(`${modelJs}: not a onebitc model (no load())`);
-  const model = await mod.load({ backend: backend as Backend });
+  const gpu = await nodeGpu(backend);
+  const model = await mod.load({ backend: backend as Backend, ...(gpu ? { gpu } : {}) });
   const maxContext = await contextOf(dir);
   return { model, tokenizer, maxContext };
 }

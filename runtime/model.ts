@@ -122,8 +122,8 @@ export class Model {
   }
 
   /** Frees a GpuTensor returned by run() (keepOnDevice) once no later run needs it. */
-  release(t: GpuTensor): void {
-    this.webgpu?.release(t);
+  release(t: GpuTensor | Tensor | Feed): void {
+    if (isGpuTensor(t)) this.webgpu?.release(t);
   }
 
   /** Releases the weights (and the GPU device); the model cannot run afterwards. */

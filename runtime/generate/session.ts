@@ -9,9 +9,19 @@ import type { TensorSpec } from '../plan.ts';
 export interface LanguageModel {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
-  run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, Tensor>>;
+  run(feeds: Readonly<Record<string, Feed>>, options?: RunOptions): Promise<Record<string, Tensor>>;
+  /** The backend running the model: on 'webgpu' the KV cache stays on the GPU between steps. */
+  readonly backend?: string;
+  /** Frees a tensor kept on the device by run() (keepOnDevice). */
+  release?(t: Tensor | Feed): void;
   /** Facts about the model from the compiler (e.g. the context it was trained for), when the plan has them. */
   readonly metadata?: LanguageModelMeta | undefined;
+}
+
+/** What a step asks of Model.run beyond the feeds (backends that cannot honour it ignore it). */
+export interface RunOptions {
+  /** Outputs to keep on the GPU (returned as handles that can be fed back). */
+  readonly keepOnDevice?: readonly string[];
 }
 
 export interface LanguageModelMeta {
@@ -82,6 +92,8 @@ export class DecodeSession {
   /** The KV cache, preallocated for maxContext tokens: [kv_heads, position, head_dim] per cache input. */
   private readonly cacheBuffers: Map<string, Float32Array>;
   private count = 0;
+  /** WebGPU: presents stay on the GPU and are fed back as the next step's past. */
+  private readonly onDevice: boolean;
 
   constructor(private readonly model: LanguageModel, options: DecodeSessionOptions = {}) {
     const maxContext = options.maxContext ?? options.meta?.maxContext ?? model.metadata?.maxContext ?? DEFAULT_MAX_CONTEXT;
@@ -118,7 +130,8 @@ export class DecodeSession {
     }
     this.cache = cache;
     this.mode = cache.length ? 'cache' : 'recompute';
-    this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32').map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
+    this.onDevice = model.backend === 'webgpu' && typeof model.release === 'function' && cache.every((c) => c.input.dtype === 'float32');
+    this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32' && !this.onDevice).map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
 
     this.ids = intArray(idsSpec, maxContext);
     if (this.maskSpec) {
@@ -149,6 +162,7 @@ export class DecodeSession {
   /** Empties the context. */
   reset(): void {
     this.count = 0;
+    this.releasePast();
     this.past = undefined;
   }
 
@@ -163,8 +177,11 @@ export class DecodeSession {
     this.write(this.ids, this.count, ids);
     const start = this.mode === 'cache' ? this.count : 0;
     const feeds = this.feeds(this.ids.subarray(start, total), start, this.mode === 'cache' ? this.pastFeeds() : undefined);
-    const out = await this.model.run(feeds);
-    if (this.mode === 'cache') this.past = this.presents(out, total);
+    const out = await this.model.run(feeds, this.onDevice ? { keepOnDevice: this.cache.map((c) => c.output) } : undefined);
+    if (this.mode === 'cache') {
+      this.releasePast(); // the run that read it has been submitted: later work is ordered after it
+      this.past = this.presents(out, total);
+    }
     this.count = total;
     const rows = this.rows(out, total - start);
     return rows[rows.length - 1]!;
@@ -228,7 +245,9 @@ export class DecodeSession {
       }
       // Kept in the preallocated buffer (the run's own arrays are let go); fed back as a view of its prefix.
       const buffer = this.cacheBuffers.get(c.input.name);
-      if (buffer && t.data instanceof Float32Array) {
+      if (this.onDevice) {
+        next.set(c.input.name, t as unknown as Feed); // a GpuTensor handle
+      } else if (buffer && t.data instanceof Float32Array) {
         buffer.set(t.data);
         next.set(c.input.name, { data: buffer.subarray(0, t.data.length), dims: t.dims });
       } else {
@@ -236,6 +255,15 @@ export class DecodeSession {
       }
     }
     return next;
+  }
+
+  /** Frees the GPU-resident past of the previous step. */
+  private releasePast(): void {
+    if (!this.onDevice || !this.past) return;
+    for (const c of this.cache) {
+      const t = this.past.get(c.input.name);
+      if (t && t !== c.empty) this.model.release!(t);
+    }
   }
 
   /** The logits rows of a run over `n` new tokens (views, no copies). */
