@@ -1,15 +1,19 @@
 // Builds dist/: the CLI, the programmatic API and the build-plugin adapters, bundled from TypeScript (npm
 // packages stay external). Their types are the hand-written declarations in types/ (checked against the
-// sources by test/package/public-types.ts). dist/ is built aside and swapped in, so it never holds stale
-// chunks from an earlier build (npm pack ships it as it is).
-import { rename, rm } from 'node:fs/promises';
+// sources by test/package/public-types.ts).
+//
+// Chunks are content-hashed and loaded lazily (codegen), so a process started from an earlier build may
+// still import its own chunks while this build runs: files the build no longer produces are removed only
+// once they are an hour old, which keeps dist/ from collecting old builds; `--clean` (npm pack's prepack)
+// removes them all, so the tarball holds exactly this build.
+import { readdir, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { build } from 'esbuild';
 
 const DIST = 'dist';
-const temp = `${DIST}.tmp-${process.pid}`;
+const STALE_AFTER_MS = process.argv.includes('--clean') ? 0 : 60 * 60 * 1000;
 
-await rm(temp, { recursive: true, force: true });
-await build({
+const result = await build({
   entryPoints: {
     cli: 'compiler/cli.ts',
     index: 'compiler/index.ts',
@@ -18,7 +22,7 @@ await build({
     rolldown: 'compiler/plugin/rolldown.ts',
     esbuild: 'compiler/plugin/esbuild.ts',
   },
-  outdir: temp,
+  outdir: DIST,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -26,9 +30,14 @@ await build({
   packages: 'external',
   splitting: true, // binaryen and ts-morph load only when codegen starts
   sourcemap: true,
+  metafile: true,
   logLevel: 'warning',
 });
-const old = `${DIST}.old-${process.pid}`;
-await rename(DIST, old).catch((e) => { if (e.code !== 'ENOENT') throw e; });
-await rename(temp, DIST);
-await rm(old, { recursive: true, force: true });
+
+const produced = new Set(Object.keys(result.metafile.outputs).map((path) => basename(path)));
+for (const name of await readdir(DIST)) {
+  if (produced.has(name)) continue;
+  const path = join(DIST, name);
+  const info = await stat(path).catch(() => undefined);
+  if (info && Date.now() - info.mtimeMs >= STALE_AFTER_MS) await rm(path, { recursive: true, force: true });
+}
