@@ -153,7 +153,7 @@ export function resolveModelOptions(...layers: readonly (ModelOptions | undefine
       resolved.targets = TARGETS.filter((t) => list.includes(t));
     }
   }
-  resolved.keep = [...new Set(resolved.keep)];
+  resolved.keep = [...new Set(resolved.keep)].sort(); // a set of globs: one cache key whatever the order
   return resolved;
 }
 
