@@ -14,6 +14,12 @@ import { gemvTables, median } from './gemv.ts';
 
 ortWeb.env.wasm.numThreads = 1;
 
+if (process.argv.includes('--webgpu')) {
+  const { webgpuTables } = await import('./webgpu.ts');
+  await webgpuTables();
+  process.exit(0);
+}
+
 interface Runner { name: string; run: () => Promise<unknown> }
 
 async function compileBundle(model: string, quantize: boolean): Promise<{ dir: string; bytes: number }> {
