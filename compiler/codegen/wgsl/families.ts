@@ -1,9 +1,11 @@
 // Every WGSL kernel family, in the order emit-webgpu.ts tries them (the first that takes a node wins).
-import { unaryKernel } from './elementwise.ts';
+import { binaryKernel, unaryKernel, whereKernel } from './elementwise.ts';
 import type { GpuKernelFamily } from './kernel.ts';
 import { onebitLinearKernel } from './onebit-linear.ts';
 
 export const GPU_KERNEL_FAMILIES: readonly GpuKernelFamily[] = [
   onebitLinearKernel,
   unaryKernel,
+  binaryKernel,
+  whereKernel,
 ];
