@@ -2,10 +2,12 @@
 import { binaryKernel, unaryKernel, whereKernel } from './elementwise.ts';
 import type { GpuKernelFamily } from './kernel.ts';
 import { onebitLinearKernel } from './onebit-linear.ts';
+import { tensorOpsKernel } from './tensor-ops.ts';
 
 export const GPU_KERNEL_FAMILIES: readonly GpuKernelFamily[] = [
   onebitLinearKernel,
   unaryKernel,
   binaryKernel,
   whereKernel,
+  tensorOpsKernel,
 ];

@@ -2,8 +2,10 @@
 import type { GpuBinder } from '../binder.ts';
 import { elementwiseBinders } from './elementwise.ts';
 import { onebitBinders } from './onebit.ts';
+import { tensorOpsBinders } from './tensor-ops.ts';
 
 export const GPU_BINDERS: Readonly<Record<string, GpuBinder>> = Object.freeze({
   ...elementwiseBinders,
   ...onebitBinders,
+  ...tensorOpsBinders,
 });
