@@ -214,7 +214,7 @@ export class WebGpuBackend {
     });
     const workgroups = call.dispatch.map(([name, per]) => Math.ceil(binding.values[name]! / per));
     if (workgroups.some((w) => w > 65535)) return undefined; // beyond one dispatch: the host runs it
-    if (outputs.every((o) => sizeOf(o.dims) > 0) && workgroups.every((w) => w > 0)) {
+    if (outputs.some((o) => sizeOf(o.dims) > 0) && workgroups.every((w) => w > 0)) {
       run.dispatch(this.pipelines[call.shader]!, params, [...buffers, ...outputs.map((o) => o.storage.buffer)], workgroups);
     }
     this.calls.set(call.kind, (this.calls.get(call.kind) ?? 0) + 1);
