@@ -10,12 +10,12 @@ import { loadBytes } from './load-bytes.ts';
 import type { Plan, TensorSpec } from './plan.ts';
 import { PLAN_FORMAT } from './plan.ts';
 import { hasSimd128, WasmBackend } from './wasm/backend.ts';
-import type { GpuTensor } from './webgpu/backend.ts';
+import type { GpuRunOptions, GpuTensor } from './webgpu/backend.ts';
 import { isGpuTensor, WebGpuBackend } from './webgpu/backend.ts';
 import type { GpuProvider } from './webgpu/device.ts';
 import { findGpu, requestDevice } from './webgpu/device.ts';
 
-export type { GpuTensor } from './webgpu/backend.ts';
+export type { GpuRunOptions, GpuTensor } from './webgpu/backend.ts';
 
 /** A tensor handed to run(): onnxruntime's `{ data, dims }`. */
 export interface Feed {
@@ -99,9 +99,11 @@ export class Model {
   /**
    * Runs the model. Feeds are checked against `inputs` (names, dtypes, ranks, fixed and symbolic dims).
    * WebGPU: outputs named in `keepOnDevice` stay on the GPU and come back as GpuTensor handles, which can be
-   * fed to a later run (a KV cache) and are freed with `release()`; other backends ignore it.
+   * fed to a later run (a KV cache) and are freed with `release()`; `lastRow` reads back only the last row
+   * of one output, or with `topK` only its k largest entries (the rest −∞: what a sampler needs). Other
+   * backends ignore both.
    */
-  async run(feeds: Readonly<Record<string, Feed | GpuTensor>>, options: { keepOnDevice?: readonly string[] } = {}): Promise<Record<string, Tensor>> {
+  async run(feeds: Readonly<Record<string, Feed | GpuTensor>>, options: GpuRunOptions = {}): Promise<Record<string, Tensor>> {
     if (!this.constants) throw new Error(`${this.plan.model}: run() after dispose()`);
     const bound = new Map<string, Tensor | GpuTensor>();
     const symbols = new Map<string, { value: number; from: string }>();
@@ -109,7 +111,7 @@ export class Model {
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((s) => s.name === name));
     if (unknown.length) throw new Error(`${this.plan.model}: unknown input '${unknown[0]}'; the inputs are: ${this.inputs.map((s) => s.name).join(', ')}`);
     if (this.webgpu) {
-      const results = await this.webgpu.run(this.plan.graph, bound, this.constants, new Set(options.keepOnDevice ?? []));
+      const results = await this.webgpu.run(this.plan.graph, bound, this.constants, options);
       return Object.fromEntries(this.outputs.map((spec, i) => [spec.name, results[i] as Tensor]));
     }
     if ([...bound.values()].some(isGpuTensor)) throw new Error(`${this.plan.model}: GPU tensors can only be fed to a model on the WebGPU backend`);

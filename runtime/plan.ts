@@ -90,6 +90,11 @@ export interface WebGpuPlan {
   readonly file: string;
   /** Nodes (of the main graph) that a shader runs, by node name. */
   readonly calls: Readonly<Record<string, GpuCall>>;
+  /**
+   * Language models: the shader picking the k largest logits of the last position (Params offset, k; input
+   * the logits, output k (value, index) pairs), for k ≤ maxK.
+   */
+  readonly topK?: { readonly shader: number; readonly output: string; readonly vocab: number; readonly maxK: number };
 }
 
 /**

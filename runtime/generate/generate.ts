@@ -110,7 +110,8 @@ export async function* generateTokens(
   if (ids.length === 0) throw new Error('the prompt has no tokens (and the tokenizer has no BOS to start from)');
   const eos = (options.stopOnEos ?? true) ? asSet(options.eos ?? tokenizer?.eos) : new Set<number>();
   const sampler = createSampler(options);
-  const session = new DecodeSession(model, options.maxContext !== undefined ? { maxContext: options.maxContext } : {});
+  const candidates = samplerCandidates(options);
+  const session = new DecodeSession(model, { ...(options.maxContext !== undefined ? { maxContext: options.maxContext } : {}), ...(candidates !== undefined ? { candidates } : {}) });
   const decoder = tokenizer?.createDecoder({ prefix: ids });
   const filter = new StopFilter(stops);
   if (maxTokens === 0) return;
@@ -127,6 +128,12 @@ export async function* generateTokens(
   }
   const rest = filter.push(decoder ? decoder.flush() : '') + filter.end();
   if (rest) yield { id: -1, text: rest };
+}
+
+/** How many of the largest logits the sampler of these options reads (undefined: all of them). */
+function samplerCandidates(options: GenerateOptions): number | undefined {
+  if ((options.temperature ?? 0) === 0 || options.topK === 1) return 1;
+  return options.topK ? options.topK : undefined;
 }
 
 /** Streams the generated text, piece by piece (see GenerateOptions). */

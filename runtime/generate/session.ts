@@ -22,6 +22,8 @@ export interface LanguageModel {
 export interface RunOptions {
   /** Outputs to keep on the GPU (returned as handles that can be fed back). */
   readonly keepOnDevice?: readonly string[];
+  /** Read back only the last row of this output, or only its topK largest entries (the rest −∞). */
+  readonly lastRow?: { readonly output: string; readonly topK?: number | undefined };
 }
 
 export interface LanguageModelMeta {
@@ -32,6 +34,11 @@ export interface LanguageModelMeta {
 }
 
 export interface DecodeSessionOptions {
+  /**
+   * How many of the largest logits the caller's sampler looks at (1 for greedy; undefined: all). On WebGPU
+   * only those are read back; the other entries of the returned row are −∞.
+   */
+  candidates?: number;
   /** Default: `meta.maxContext`, then `model.metadata.maxContext`, then 2048. */
   maxContext?: number;
   meta?: LanguageModelMeta;
@@ -94,6 +101,7 @@ export class DecodeSession {
   private count = 0;
   /** WebGPU: presents stay on the GPU and are fed back as the next step's past. */
   private readonly onDevice: boolean;
+  private readonly candidates: number | undefined;
 
   constructor(private readonly model: LanguageModel, options: DecodeSessionOptions = {}) {
     const maxContext = options.maxContext ?? options.meta?.maxContext ?? model.metadata?.maxContext ?? DEFAULT_MAX_CONTEXT;
@@ -130,6 +138,7 @@ export class DecodeSession {
     }
     this.cache = cache;
     this.mode = cache.length ? 'cache' : 'recompute';
+    this.candidates = options.candidates;
     this.onDevice = model.backend === 'webgpu' && typeof model.release === 'function' && cache.every((c) => c.input.dtype === 'float32');
     this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32' && !this.onDevice).map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
 
@@ -177,13 +186,13 @@ export class DecodeSession {
     this.write(this.ids, this.count, ids);
     const start = this.mode === 'cache' ? this.count : 0;
     const feeds = this.feeds(this.ids.subarray(start, total), start, this.mode === 'cache' ? this.pastFeeds() : undefined);
-    const out = await this.model.run(feeds, this.onDevice ? { keepOnDevice: this.cache.map((c) => c.output) } : undefined);
+    const out = await this.model.run(feeds, this.onDevice ? this.deviceOptions() : undefined);
     if (this.mode === 'cache') {
       this.releasePast(); // the run that read it has been submitted: later work is ordered after it
       this.past = this.presents(out, total);
     }
     this.count = total;
-    const rows = this.rows(out, total - start);
+    const rows = this.rows(out, this.onDevice ? 1 : total - start);
     return rows[rows.length - 1]!;
   }
 
@@ -255,6 +264,11 @@ export class DecodeSession {
       }
     }
     return next;
+  }
+
+  /** WebGPU: keep the presents on the GPU; read back only what the sampler needs of the last logits row. */
+  private deviceOptions(): RunOptions {
+    return { keepOnDevice: this.cache.map((c) => c.output), lastRow: { output: this.logitsName, topK: this.candidates } };
   }
 
   /** Frees the GPU-resident past of the previous step. */

@@ -38,7 +38,17 @@ interface Storage {
   readonly owned: boolean;
 }
 
-type Value = { readonly host: Tensor } | { readonly dims: readonly number[]; readonly storage: Storage };
+interface GpuValue { readonly dims: readonly number[]; readonly storage: Storage }
+type Value = { readonly host: Tensor } | GpuValue;
+/** Part of a GPU value to read back: from element `offset`; `topK` marks (value, index) pairs of a row. */
+type Region = GpuValue & { readonly offset?: number; readonly topK?: { readonly k: number; readonly dims: readonly number[] } };
+
+export interface GpuRunOptions {
+  /** Outputs to return as GpuTensors instead of reading them back. */
+  readonly keepOnDevice?: readonly string[];
+  /** Read back only the last row of this output ([..., 1, width]); with topK, only its k largest entries (the rest −∞). */
+  readonly lastRow?: { readonly output: string; readonly topK?: number | undefined };
+}
 
 const UNIFORM_ALIGN = 256;
 /** Ops whose output is their first input with other dims: on the GPU, the same buffer. */
@@ -106,7 +116,8 @@ export class WebGpuBackend {
    * Runs `graph` (the plan's main graph). Feeds may be GpuTensors from an earlier run; outputs named in
    * `keep` come back as GpuTensors (release them with release()), the others as host tensors.
    */
-  async run(graph: RuntimeGraph, feeds: ReadonlyMap<string, Tensor | GpuTensor>, constants: ReadonlyMap<string, Tensor>, keep: ReadonlySet<string> = new Set()): Promise<(Tensor | GpuTensor)[]> {
+  async run(graph: RuntimeGraph, feeds: ReadonlyMap<string, Tensor | GpuTensor>, constants: ReadonlyMap<string, Tensor>, options: GpuRunOptions = {}): Promise<(Tensor | GpuTensor)[]> {
+    const keep = new Set(options.keepOnDevice ?? []);
     if (this.lostReason !== undefined) throw new Error(`the GPU device was lost (${this.lostReason}); load the model again, or load it with { backend: 'wasm' }`);
     const { device } = this.gpu;
     this.calls.clear();
@@ -145,7 +156,14 @@ export class WebGpuBackend {
         return v;
       });
       const kept = results.map((v, i) => ('storage' in v && keep.has(graph.outputs[i]!) ? this.keepOnDevice(v, run) : undefined));
-      const host = await run.readBack(results.map((v, i) => (kept[i] || !('storage' in v) ? undefined : v)));
+      const regions = results.map((v, i): Region | undefined => (kept[i] || !('storage' in v) ? undefined : graph.outputs[i] === options.lastRow?.output ? this.lastRow(v, options.lastRow.topK, run) : v));
+      const read = await run.readBack(regions);
+      const host = read.map((t, i) => {
+        const topK = regions[i]?.topK;
+        if (!t || !topK) return t;
+        this.pool.release(regions[i]!.storage.buffer);
+        return sparseRow(t, topK, this.plan.topK!.vocab);
+      });
       for (const name of new Set(graph.outputs)) if (!keep.has(name)) this.drop(values, name, feeds);
       return results.map((v, i) => kept[i] ?? host[i] ?? (v as { host: Tensor }).host);
     } finally {
@@ -153,6 +171,23 @@ export class WebGpuBackend {
       const error = await device.popErrorScope();
       if (error) throw new Error(`WebGPU validation error while running the model: ${error.message}`);
     }
+  }
+
+  /**
+   * The region of an output to read back when only its last row is wanted: that row, or the k (value,
+   * index) pairs the top-k shader picks from it.
+   */
+  private lastRow(v: GpuValue, topK: number | undefined, run: RunEncoder): Region {
+    const width = v.dims.at(-1) ?? 1;
+    const rows = width ? sizeOf(v.dims) / width : 0;
+    const dims = [...v.dims.slice(0, -2).map(() => 1), ...(v.dims.length >= 2 ? [1] : []), width];
+    const offset = Math.max(0, rows - 1) * width;
+    const plan = this.plan.topK;
+    if (topK === undefined || !plan || topK > plan.maxK || topK < 1 || width !== plan.vocab || rows === 0) return { dims, storage: v.storage, offset };
+    const pairs = this.pool.acquire(2 * topK * 4);
+    run.dispatch(this.pipelines[plan.shader]!, [offset, topK], [v.storage.buffer, pairs], [1]);
+    this.calls.set('top-k', (this.calls.get('top-k') ?? 0) + 1);
+    return { dims: [2 * topK], storage: { buffer: pairs, refs: 0, owned: true }, topK: { k: topK, dims } };
   }
 
   /** Returns a kept output's buffer for reuse (after the last run that reads it was submitted). */
@@ -174,7 +209,7 @@ export class WebGpuBackend {
   }
 
   /** A GPU output the caller keeps: its own buffer (copied when it is a view or a fed buffer). */
-  private keepOnDevice(v: { dims: readonly number[]; storage: Storage }, run: RunEncoder): GpuTensor {
+  private keepOnDevice(v: GpuValue, run: RunEncoder): GpuTensor {
     const bytes = sizeOf(v.dims) * 4;
     if (v.storage.owned && v.storage.refs === 1) {
       v.storage.refs = Infinity; // not returned to the pool by this run
@@ -301,7 +336,7 @@ class RunEncoder {
   }
 
   /** Submits what was recorded, then reads back the given GPU values (undefined entries are skipped). */
-  async readBack(values: readonly (Value | undefined)[]): Promise<(Tensor | undefined)[]> {
+  async readBack(values: readonly (Region | Value | undefined)[]): Promise<(Tensor | undefined)[]> {
     const sizes = values.map((v) => (v && 'storage' in v ? sizeOf(v.dims) * 4 : 0));
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total === 0) {
@@ -315,7 +350,7 @@ class RunEncoder {
     const offsets = sizes.map((n, i) => {
       const v = values[i];
       const here = at;
-      if (n && v && 'storage' in v) this.commandEncoder().copyBufferToBuffer(v.storage.buffer, 0, staging, here, n);
+      if (n && v && 'storage' in v) this.commandEncoder().copyBufferToBuffer(v.storage.buffer, 4 * ((v as Region).offset ?? 0), staging, here, n);
       at += n;
       return here;
     });
@@ -378,8 +413,21 @@ class RunEncoder {
   }
 }
 
-/** The binding shape of shader `index` (from any call that uses it). */
+/** A top-k result (k value/index pairs) as a row of −∞ with the k entries set. */
+function sparseRow(pairs: Tensor, topK: { k: number; dims: readonly number[] }, vocab: number): Tensor {
+  const values = pairs.data as Float32Array;
+  const indices = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const row = new Float32Array(vocab).fill(-Infinity);
+  for (let j = 0; j < topK.k; j++) {
+    const index = indices[2 * j + 1]!;
+    if (index < vocab) row[index] = values[2 * j]!;
+  }
+  return { dtype: 'float32', dims: topK.dims, data: row };
+}
+
+/** The binding shape of shader `index` (from any call that uses it, or the top-k shader). */
 function shapeOfShader(plan: WebGpuPlan, index: number): { uniform: boolean; inputs: number; outputs: number } {
+  if (plan.topK?.shader === index) return { uniform: true, inputs: 1, outputs: 1 };
   const call = Object.values(plan.calls).find((c) => c.shader === index);
   if (!call) throw new Error(`shaders.json: shader ${index} is used by no call`);
   return { uniform: call.params.length > 0, inputs: call.bindings.length, outputs: call.outputs };

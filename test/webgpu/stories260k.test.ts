@@ -67,6 +67,9 @@ for (const source of SOURCES) {
         t.is(fromGpu.length, 64);
         t.deepEqual(fromGpu, fromWasm);
         if (source.cached) t.is(gpu.gpuCalls.get('readback'), undefined);
+        t.is(gpu.gpuCalls.get('top-k'), 1, 'greedy decoding reads back the top-1 picked on the GPU');
+        const sampling = { ...options, maxTokens: 24, temperature: 0.8, topK: 5, seed: 7 };
+        t.deepEqual(await gpu.generateIds(reference.prompt_ids, sampling), await wasm.generateIds(reference.prompt_ids, sampling));
       } finally {
         gpu.dispose();
         wasm.dispose();
@@ -74,6 +77,25 @@ for (const source of SOURCES) {
     });
   }
 }
+
+test.serial('the top-k shader picks the k largest logits of the last row, in the host\'s order', async (t) => {
+  const dir = await bundle(FIXTURE, false);
+  const wasm = await load(dir, 'wasm');
+  const gpu = await load(dir, 'webgpu');
+  const full = (await wasm.run(promptFeeds(wasm)))['logits']!;
+  const vocab = full.dims[2]!;
+  const last = full.data.subarray(full.data.length - vocab);
+  const order = Array.from(last.keys()).sort((a, b) => last[b]! - last[a]! || a - b);
+  for (const k of [1, 10, 128]) {
+    const row = (await (gpu as unknown as { run(f: object, o: object): Promise<Record<string, { data: Float32Array; dims: number[] }>> }).run(promptFeeds(gpu), { lastRow: { output: 'logits', topK: k } }))['logits']!;
+    t.deepEqual(row.dims, [1, 1, vocab]);
+    const picked = Array.from(row.data.keys()).filter((i) => row.data[i] !== -Infinity).sort((a, b) => row.data[b]! - row.data[a]! || a - b);
+    t.deepEqual(picked, order.slice(0, k), `k = ${k}`);
+    for (const i of picked) t.true(Math.abs(row.data[i]! - last[i]!) < 1e-3);
+  }
+  gpu.dispose();
+  wasm.dispose();
+});
 
 test.serial("backend 'auto' picks WebGPU when an adapter is there, and WASM when it is hidden", async (t) => {
   const dir = await bundle(FIXTURE, true);

@@ -5,6 +5,7 @@ import type { IrModel } from '../../ir/graph.ts';
 import { defaultOpset, isIrGraph } from '../../ir/graph.ts';
 import { GPU_KERNEL_FAMILIES } from './families.ts';
 import type { GpuKernelContext } from './kernel.ts';
+import { TOP_K_MAX, topKShader } from './top-k.ts';
 import { wgslError } from './validate-wgsl.ts';
 
 export const SHADERS_FILE = 'shaders.json';
@@ -55,5 +56,14 @@ export function emitWebGpu(model: IrModel): EmittedWebGpu | undefined {
     }
   }
   if (!shaders.length) return undefined;
-  return { plan: { file: SHADERS_FILE, calls }, json: JSON.stringify({ format: SHADERS_FORMAT, shaders }), shaders };
+  const logits = graph.outputs.find((o) => o.name === 'logits');
+  const vocab = logits?.shape?.at(-1);
+  let topK: WebGpuPlan['topK'];
+  if (logits?.dtype === 'float32' && typeof vocab === 'number' && vocab > 0) {
+    const source = topKShader(vocab);
+    const error = wgslError(source);
+    if (error) throw new Error(`internal error: the WGSL top-k shader is invalid: ${error}\n${source}`);
+    topK = { shader: shaders.push(source) - 1, output: logits.name, vocab, maxK: TOP_K_MAX };
+  }
+  return { plan: { file: SHADERS_FILE, calls, ...(topK ? { topK } : {}) }, json: JSON.stringify({ format: SHADERS_FORMAT, shaders }), shaders };
 }
