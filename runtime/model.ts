@@ -38,7 +38,7 @@ export interface LoadOptions {
    * The WebGPU entry point (anything with `requestAdapter()`), when not `navigator.gpu` or, in Node, the
    * optional `webgpu` package. Given explicitly, it is used even when its adapter is a software one.
    */
-  gpu?: GpuProvider;
+  gpu?: { requestAdapter(options?: object): Promise<unknown> };
   /** Where WebGPU notes go (e.g. a node that runs on the host and reads its input back). Default console.warn. */
   onNote?: (message: string) => void;
   /** The bytes of weights.safetensors, when they come from somewhere other than beside model.js. */
@@ -50,13 +50,13 @@ export interface LoadOptions {
    * …), when not beside model.js: e.g. the hashed asset URLs a bundler emitted. Relative URLs resolve
    * against model.js's URL.
    */
-  urls?: Readonly<Record<string, string | URL>>;
+  urls?: Readonly<Record<string, string | { readonly href: string }>>;
 }
 
 /** The URL of one of the bundle's files: `options.urls[file]`, else beside model.js (`base`). */
 export function fileUrl(file: string, base: string | URL, options: LoadOptions = {}): URL {
   const override = options.urls?.[file];
-  return new URL(override ?? file, base);
+  return new URL(override === undefined ? file : typeof override === 'string' ? override : override.href, base);
 }
 
 const ARRAY_NAMES: Record<DType, string> = {
@@ -213,7 +213,7 @@ async function createWebGpu(plan: Plan, base: string | URL, constants: ReadonlyM
     return undefined;
   };
   if (!plan.webgpu) return fail(`this bundle has no WebGPU target (compiled with --target ${plan.wasm ? 'wasm' : 'js'}); backends: ${availableBackends(plan)}`);
-  const provider = await findGpu(options.gpu);
+  const provider = await findGpu(options.gpu as GpuProvider | undefined);
   if (!provider) return fail('no WebGPU here (no navigator.gpu; in Node, install the optional `webgpu` package or pass { gpu })');
   const largest = Math.max(0, ...[...constants.values()].map((t) => sizeOf(t.dims) * 4));
   const gpu = await requestDevice(provider, largest, { allowSoftware: required || options.gpu !== undefined });

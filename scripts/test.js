@@ -22,5 +22,8 @@ lines.on('line', (line) => {
 const code = await new Promise((resolve) => ava.on('exit', (c) => resolve(c ?? 1)));
 await closed;
 const skipped = counts.skip + counts.todo;
-process.stdout.write(`${counts.pass} passed, ${counts.fail} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+// ava exiting non-zero without a failed test (a crash, a timeout) counts as one failure, so it cannot read as green
+const failed = counts.fail || (code !== 0 ? 1 : 0);
+if (code !== 0 && counts.fail === 0) process.stdout.write(`ava exited with code ${code} before reporting a failed test\n`);
+process.stdout.write(`${counts.pass} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exit(code !== 0 || counts.fail > 0 ? 1 : 0);

@@ -39,7 +39,11 @@ export interface LoadOptions {
   /** The bytes of model.wasm, instead of fetching them. */
   wasm?: Uint8Array | ArrayBuffer;
   /** Where the bundle's files are, by file name (the plugin fills these in with the emitted assets' URLs; entries given here win). */
-  urls?: Readonly<Record<string, string | URL>>;
+  urls?: Readonly<Record<string, string | { readonly href: string }>>;
+  /** The WebGPU entry point when not navigator.gpu (in Node: the `webgpu` package's create([])); given explicitly, a software adapter is used too. */
+  gpu?: { requestAdapter(options?: object): Promise<unknown> };
+  /** Where WebGPU notes go (a node that reads a GPU value back); default console.warn. */
+  onNote?: (message: string) => void;
 }
 
 export interface GenerateOptions {

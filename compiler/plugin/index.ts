@@ -183,7 +183,7 @@ export const unpluginOnebit = createUnplugin<OnebitPluginOptions | undefined>((r
       const provided = await provide(input, resolved);
       bundles.set(provided.key, provided.outDir);
       const files = (await readdir(provided.outDir)).filter(isAssetFile).sort();
-      const watched = info.isDirectory() ? (await readdir(input)).map((f) => join(input, f)) : [input];
+      const watched = info.isDirectory() ? (await readdir(input, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(input, e.name)) : [input];
       for (const f of watched) ctx.addWatchFile(f);
       const urls: [string, string][] = [];
       for (const file of files) urls.push([file, await assetUrl(ctx, file, join(provided.outDir, file), provided.key, provided.name, ssr)]);

@@ -16,6 +16,8 @@ export { argmax, createRng, createSampler, softmax } from './sampler.ts';
 export type { DecodeSessionOptions, LanguageModel, LanguageModelMeta } from './session.ts';
 export { DEFAULT_MAX_CONTEXT, DecodeSession } from './session.ts';
 
+const hrefOf = (u: string | { readonly href: string } | undefined): string | undefined => (u === undefined || typeof u === 'string' ? u : u.href);
+
 /** The methods a language-model bundle's model gains. */
 export interface LanguageModelMethods<T extends TextTokenizer = TextTokenizer> {
   readonly tokenizer: T;
@@ -62,10 +64,10 @@ export function attachLanguageModel<M extends LanguageModel, T extends TextToken
  * `urls[name]`, for the
  * bundle entry to hand to loadTokenizer. Returns undefined when the bundle has no tokenizer.json.
  */
-export async function readTokenizerFiles(base: string | URL, urls: Readonly<Record<string, string | URL>> = {}): Promise<{ json: string; config?: object } | undefined> {
+export async function readTokenizerFiles(base: string | URL, urls: Readonly<Record<string, string | { readonly href: string }>> = {}): Promise<{ json: string; config?: object } | undefined> {
   const read = async (name: string): Promise<string | undefined> => {
     try {
-      return new TextDecoder().decode(await loadBytes(new URL(urls[name] ?? name, base)));
+      return new TextDecoder().decode(await loadBytes(new URL(hrefOf(urls[name]) ?? name, base)));
     } catch {
       return undefined;
     }

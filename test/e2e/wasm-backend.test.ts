@@ -26,7 +26,7 @@ const ids = (list: number[], batch = 1): Tensor => ({ dtype: 'int64', dims: [bat
 test('quantized stories260K: every OneBitLinear runs in WASM and matches the reference backend', async (t) => {
   const out = join(tempDir('wasm-q'), 'bundle');
   const result = await compile(MODEL, { output: out, log: () => {} });
-  t.deepEqual(result.manifest.targets, ['wasm', 'js']);
+  t.deepEqual(result.manifest.targets, ['webgpu', 'wasm', 'js']);
   const wasm = await loadBundle(out, 'wasm');
   const js = await loadBundle(out, 'js');
   t.is(wasm.backend, 'wasm');

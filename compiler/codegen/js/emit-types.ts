@@ -48,10 +48,12 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
   file.addInterface({
     name: 'LoadOptions', isExported: true,
     properties: [
-      { name: 'backend', hasQuestionToken: true, type: backends.map((b) => JSON.stringify(b)).join(' | '), docs: ["Which kernels run the model: 'wasm' (model.wasm's SIMD kernels), 'js' (the reference kernels); 'auto' picks the fastest the engine supports."] },
+      { name: 'backend', hasQuestionToken: true, type: backends.map((b) => JSON.stringify(b)).join(' | '), docs: ["Which kernels run the model: 'webgpu' (shaders.json on a GPU), 'wasm' (model.wasm's SIMD kernels), 'js' (the reference kernels); 'auto' picks WebGPU on a hardware GPU, else WASM."] },
+      { name: 'gpu', hasQuestionToken: true, type: '{ requestAdapter(options?: object): Promise<unknown> }', docs: ['The WebGPU entry point when not navigator.gpu (in Node: the `webgpu` package\'s create([])); given explicitly, a software adapter is used too.'] },
+      { name: 'onNote', hasQuestionToken: true, type: '(message: string) => void', docs: ['Where WebGPU notes go (a node that reads a GPU value back); default console.warn.'] },
       { name: 'weights', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of weights.safetensors, when not loaded from beside model.js.'] },
       { name: 'wasm', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of model.wasm, when not loaded from beside model.js.'] },
-      { name: 'urls', hasQuestionToken: true, type: 'Readonly<Record<string, string | URL>>', docs: ["Where the bundle's files are, by file name ('weights.safetensors', 'model.wasm', 'tokenizer.json', …), when not beside model.js (e.g. hashed asset URLs); relative URLs resolve against model.js."] },
+      { name: 'urls', hasQuestionToken: true, type: 'Readonly<Record<string, string | { readonly href: string }>>', docs: ["Where the bundle's files are, by file name ('weights.safetensors', 'model.wasm', 'tokenizer.json', …), when not beside model.js (e.g. hashed asset URLs); relative URLs resolve against model.js."] },
     ],
   });
   file.addInterface({
@@ -61,10 +63,13 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
       { name: 'outputs', isReadonly: true, type: 'typeof outputs' },
       { name: 'backend', isReadonly: true, type: backends.filter((b) => b !== 'auto').map((b) => JSON.stringify(b)).join(' | '), docs: ['The backend that runs the model.'] },
       { name: 'wasmCalls', isReadonly: true, type: 'ReadonlyMap<string, number>', docs: ["WASM kernel calls of the last run, by kind ('js-fallback': nodes whose shapes the WASM kernel did not take)."] },
+      { name: 'gpuCalls', isReadonly: true, type: 'ReadonlyMap<string, number>', docs: ["WebGPU dispatches of the last run, by kind ('host': nodes run on the host, 'readback': those that read a GPU value back)."] },
+      { name: 'gpu', isReadonly: true, type: 'string | undefined', docs: ['The GPU adapter, in words (WebGPU backend only).'] },
     ],
     methods: [
-      { name: 'run', parameters: [{ name: 'feeds', type: 'Inputs' }], returnType: 'Promise<Outputs>', docs: ['Runs the model on one set of feeds.'] },
-      { name: 'dispose', returnType: 'void', docs: ['Releases the weights; the model cannot run afterwards.'] },
+      { name: 'run', parameters: [{ name: 'feeds', type: 'Inputs' }, { name: 'options', hasQuestionToken: true, type: '{ keepOnDevice?: readonly string[]; lastRow?: { output: string; topK?: number } }' }], returnType: 'Promise<Outputs>', docs: ['Runs the model on one set of feeds. WebGPU: `keepOnDevice` outputs come back as GPU handles to feed to a later run (free them with release()); `lastRow` reads back only the last row of one output, or its topK largest entries.'] },
+      { name: 'release', parameters: [{ name: 't', type: 'object' }], returnType: 'void', docs: ['Frees an output kept on the GPU (keepOnDevice).'] },
+      { name: 'dispose', returnType: 'void', docs: ['Releases the weights (and the GPU device); the model cannot run afterwards.'] },
       ...(languageModel ? LM_METHODS : []),
     ],
   });
