@@ -8,8 +8,11 @@ import * as ortWeb from 'onnxruntime-web';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { createKernelModule, finishModule } from '../compiler/codegen/wasm/module.ts';
+import binaryen from 'binaryen';
 import { addOneBitLinear, onebitScratchBytes } from '../compiler/codegen/wasm/onebit-linear.ts';
-import { onebitLayoutBytes, relayoutSigns } from '../runtime/wasm/onebit-layout.ts';
+import { addOneBitLut, lutScratchBytes } from '../compiler/codegen/wasm/onebit-lut.ts';
+import { hasRelaxedSimd } from '../runtime/wasm/backend.ts';
+import { relayoutSigns, relayoutSignsLut } from '../runtime/wasm/onebit-layout.ts';
 import { tensorToProto } from '../formats/onnx/tensor-proto.ts';
 import type { Tensor } from '../formats/tensor.ts';
 import { randomNormal, rng, valueInfo } from '../test/helpers/onnx-builder.ts';
@@ -80,20 +83,28 @@ async function ortWebRunner(model: Uint8Array, x: Float32Array, M: number, K: nu
   return () => session.run(feeds);
 }
 
+export type OneBitKernel = 'exact' | 'lut' | 'lut-relaxed';
+
 /** The OneBit kernel for out×in, instantiated alone with random signs, g, h and x (M rows). */
-export async function onebitRunner(out: number, inDim: number, x: Float32Array, M: number): Promise<Run> {
+export async function onebitRunner(out: number, inDim: number, x: Float32Array, M: number, kernel: OneBitKernel = 'exact'): Promise<Run> {
   const next = rng(7);
   const canonical = new Uint8Array(out * Math.ceil(inDim / 8));
   for (let i = 0; i < canonical.length; i++) canonical[i] = Math.floor(next() * 256);
   const tail = inDim % 8;
   if (tail) for (let o = 0; o < out; o++) canonical[(o + 1) * Math.ceil(inDim / 8) - 1]! &= (1 << tail) - 1;
-  const signs = relayoutSigns(canonical, out, inDim);
+  const exact = kernel === 'exact';
+  const signs = exact ? relayoutSigns(canonical, out, inDim) : relayoutSignsLut(canonical, out, inDim);
   let top = 1024;
   const alloc = (bytes: number): number => { const p = top; top += Math.ceil(bytes / 16) * 16; return p; };
-  const sign = alloc(onebitLayoutBytes(out, inDim)), g = alloc(inDim * 4), h = alloc(out * 4), bias = alloc(out * 4);
-  const scratch = alloc(onebitScratchBytes(inDim, out)), xp = alloc(M * inDim * 4), yp = alloc(M * out * 4);
+  const sign = alloc(signs.length), g = alloc(inDim * 4), h = alloc(out * 4), bias = alloc(out * 4);
+  const scratch = alloc(exact ? onebitScratchBytes(inDim, out) : lutScratchBytes(inDim, out)), xp = alloc(M * inDim * 4), yp = alloc(M * out * 4);
   const mod = createKernelModule();
-  addOneBitLinear(mod, 'linear', { in: inDim, out, sign, g, h, bias, alpha: 1, scratch });
+  const spec = { in: inDim, out, sign, g, h, bias, alpha: 1, scratch };
+  if (exact) addOneBitLinear(mod, 'linear', spec);
+  else {
+    if (kernel === 'lut-relaxed') mod.setFeatures(mod.getFeatures() | binaryen.Features.RelaxedSIMD);
+    addOneBitLut(mod, 'linear', { ...spec, relaxed: kernel === 'lut-relaxed' });
+  }
   const { binary } = finishModule(mod);
   mod.dispose();
   const memory = new WebAssembly.Memory({ initial: Math.ceil(top / 65536) + 1, maximum: 65536 });
@@ -111,20 +122,25 @@ const fmt = (ms: number, base: number): string => `${ms.toFixed(3)} ms (${(base 
 
 export async function gemvTables(): Promise<void> {
   const shapes: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]]; // out × in
-  const names = ['OneBit WASM SIMD (exact, this kernel)', 'onnxruntime-node fp32 MatMul', 'onnxruntime-node 4-bit MatMulNBits', 'onnxruntime-web wasm fp32 MatMul'];
+  const relaxed = hasRelaxedSimd();
+  const names = ['OneBit WASM SIMD, exact kernel', 'OneBit WASM SIMD, lut kernel', ...(relaxed ? ['OneBit WASM relaxed SIMD, lut kernel'] : []),
+    'onnxruntime-node fp32 MatMul', 'onnxruntime-node 4-bit MatMulNBits', 'onnxruntime-web wasm fp32 MatMul'];
+  const base = names.indexOf('onnxruntime-node fp32 MatMul');
   const cells: string[][] = names.map(() => []);
   for (const [out, inDim] of shapes) {
     const x = randomNormal(inDim, 1, 3);
     const fp32 = matmulModel(1, inDim, out);
     const runners: Run[] = [
       await onebitRunner(out, inDim, x, 1),
+      await onebitRunner(out, inDim, x, 1, 'lut'),
+      ...(relaxed ? [await onebitRunner(out, inDim, x, 1, 'lut-relaxed')] : []),
       await ortNodeRunner(fp32, x, 1, inDim),
       await ortNodeRunner(matmulNBitsModel(inDim, out), x, 1, inDim),
       await ortWebRunner(fp32, x, 1, inDim),
     ];
     const times: number[] = [];
     for (const r of runners) times.push(await median(r));
-    times.forEach((t, i) => cells[i]!.push(fmt(t, times[1]!)));
+    times.forEach((t, i) => cells[i]!.push(fmt(t, times[base]!)));
   }
   console.log('\nGEMV, one token (M = 1), one thread: median time (speed-up over onnxruntime-node fp32)\n');
   console.log(`| runner | ${shapes.map(([o, i]) => `${o}×${i}`).join(' | ')} |`);
@@ -133,12 +149,15 @@ export async function gemvTables(): Promise<void> {
 
   const M = 16, out = 4096, inDim = 4096;
   const x = randomNormal(M * inDim, 1, 4);
-  const gemm: Run[] = [await onebitRunner(out, inDim, x, M), await ortNodeRunner(matmulModel(M, inDim, out), x, M, inDim)];
+  const gemm: [string, Run][] = [
+    ['OneBit WASM SIMD, exact kernel', await onebitRunner(out, inDim, x, M)],
+    ['OneBit WASM SIMD, lut kernel', await onebitRunner(out, inDim, x, M, 'lut')],
+    ['onnxruntime-node fp32 MatMul', await ortNodeRunner(matmulModel(M, inDim, out), x, M, inDim)],
+  ];
   const t: number[] = [];
-  for (const r of gemm) t.push(await median(r));
+  for (const [, r] of gemm) t.push(await median(r));
   console.log(`\nGEMM, M = ${M} rows, ${out}×${inDim}, one thread\n`);
   console.log('| runner | time (speed-up over onnxruntime-node fp32) |');
   console.log('|---|---|');
-  console.log(`| OneBit WASM SIMD (exact, this kernel) | ${fmt(t[0]!, t[1]!)} |`);
-  console.log(`| onnxruntime-node fp32 MatMul | ${fmt(t[1]!, t[1]!)} |`);
+  gemm.forEach(([n], i) => console.log(`| ${n} | ${fmt(t[i]!, t[2]!)} |`));
 }

@@ -7,7 +7,8 @@ import { BundleWriteError } from './bundle/write-bundle.ts';
 import type { ProgressEvent, Target } from './compile.ts';
 import type { Fidelity } from './measure-fidelity.ts';
 import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
-import { compile, TARGETS } from './compile.ts';
+import type { OneBitKernel } from './compile.ts';
+import { compile, ONEBIT_KERNELS, TARGETS } from './compile.ts';
 import { formatBytes, inspect } from './inspect.ts';
 import { CompileError, formatDiagnostic } from './ir/diagnostics.ts';
 import { registerLmCommands } from './cli-lm.ts';
@@ -100,15 +101,18 @@ const program = new Command('onebitc')
   .option('--no-fp16', 'store full-precision weights as they are')
   .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
   .option('--target <list>', "kernels to generate, comma-separated: 'wasm' (WASM-SIMD) and 'webgpu' (WGSL shaders), or 'js' (reference kernels only)", 'wasm,webgpu')
+  .option('--kernel <kind>', "OneBit kernel of the WASM target: 'exact' (fp32 sums), 'lut' (int8 table lookups: faster, ~1e-4 relative error), or 'auto' (lut for layers with in and out ≥ 256)", 'auto')
   .showHelpAfterError()
-  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string; quantizeHead?: boolean; fp16?: boolean }) => {
+  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string; kernel: string; quantizeHead?: boolean; fp16?: boolean }) => {
     const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the folder to write the bundle to');
+    if (!(ONEBIT_KERNELS as readonly string[]).includes(opts.kernel)) program.error(`onebitc: error: unsupported kernel "${opts.kernel}". Should be one of: ${ONEBIT_KERNELS.join(', ')}`);
+    const kernel = opts.kernel as OneBitKernel;
     const targets = opts.target.split(',').map((t) => t.trim());
     const unknown = targets.find((t) => t !== 'js' && !(TARGETS as readonly string[]).includes(t));
     if (unknown !== undefined) program.error(`onebitc: error: unsupported target "${unknown}". Should be one of: ${[...TARGETS, 'js'].join(', ')}`);
     const progress = progressReporter();
     try {
-      const result = await compile(input, { output, targets: targets.filter((t): t is Target => t !== 'js'), quantize: opts.quantize, quantizeHead: opts.quantizeHead ?? false, ...(opts.fp16 !== undefined ? { fp16: opts.fp16 } : {}), keep: opts.keep, onProgress: progress.onProgress });
+      const result = await compile(input, { output, targets: targets.filter((t): t is Target => t !== 'js'), quantize: opts.quantize, quantizeHead: opts.quantizeHead ?? false, kernel, ...(opts.fp16 !== undefined ? { fp16: opts.fp16 } : {}), keep: opts.keep, onProgress: progress.onProgress });
       progress.stop();
       const converted = result.layers.filter((l) => !l.kept);
       const kept = result.layers.filter((l) => l.kept);

@@ -9,7 +9,8 @@ import { KERNELS } from './kernels/index.ts';
 import { loadBytes } from './load-bytes.ts';
 import type { Plan, TensorSpec } from './plan.ts';
 import { PLAN_FORMAT } from './plan.ts';
-import { hasSimd128, WasmBackend } from './wasm/backend.ts';
+import type { WasmFeatures } from './wasm/backend.ts';
+import { hasRelaxedSimd, hasSimd128, WasmBackend } from './wasm/backend.ts';
 import type { GpuRunOptions, GpuTensor } from './webgpu/backend.ts';
 import { isGpuTensor, WebGpuBackend } from './webgpu/backend.ts';
 import type { GpuProvider } from './webgpu/device.ts';
@@ -84,6 +85,11 @@ export class Model {
   /** WASM kernel calls of the last run, by kind ('js-fallback' counts nodes whose shapes the kernel did not take). */
   get wasmCalls(): ReadonlyMap<string, number> {
     return this.wasm?.calls ?? new Map();
+  }
+
+  /** WebAssembly features of the loaded kernels: 'relaxed-simd' when model.relaxed.wasm runs (WASM backend only). */
+  get wasmFeatures(): WasmFeatures | undefined {
+    return this.wasm?.features;
   }
 
   /** WebGPU dispatches of the last run, by kind; 'host' counts nodes run on the host, 'readback' those that read a GPU value back. */
@@ -193,8 +199,15 @@ export async function loadModel(plan: Plan, base: string | URL, options: LoadOpt
   let wasm: WasmBackend | undefined;
   if (backend === 'wasm' && !plan.wasm) throw new Error(`${plan.model}: this bundle has no WASM target; backends: ${availableBackends(plan)}`);
   if (plan.wasm && (backend === 'wasm' || (backend === 'auto' && hasSimd128()))) {
-    const module = options.wasm ? new Uint8Array(options.wasm) : await loadBytes(fileUrl(plan.wasm.file, base, options));
-    wasm = await WasmBackend.create(plan.wasm, module, constants);
+    // model.relaxed.wasm where the engine has relaxed SIMD (and the file can be fetched), else model.wasm
+    let features: WasmFeatures = 'simd128';
+    let module: Uint8Array | undefined = options.wasm ? new Uint8Array(options.wasm) : undefined;
+    if (!module && plan.wasm.relaxedFile && hasRelaxedSimd()) {
+      module = await loadBytes(fileUrl(plan.wasm.relaxedFile, base, options)).catch(() => undefined);
+      if (module) features = 'relaxed-simd';
+    }
+    module ??= await loadBytes(fileUrl(plan.wasm.file, base, options));
+    wasm = await WasmBackend.create(plan.wasm, module, constants, features);
   }
   return new Model(model, constants, wasm);
 }

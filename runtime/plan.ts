@@ -48,6 +48,11 @@ export interface LmPlan {
 /** How the bundle's model.wasm runs part of the graph (absent when the bundle has no WASM target). */
 export interface WasmPlan {
   readonly file: string;
+  /**
+   * The same module built with relaxed SIMD in its LUT kernels (same exports, same memory layout), loaded
+   * instead of `file` where the engine has relaxed SIMD; absent when no kernel gains from it.
+   */
+  readonly relaxedFile?: string;
   /** Byte size of everything below the activation arena: reserved page, constants, scratch. */
   readonly arenaBase: number;
   /** Constants placed in linear memory at load, converted as `as` says. */
@@ -65,14 +70,16 @@ export interface WasmConstant {
   readonly bytes: number;
   /**
    * 'f32': as float32 (float16/float32 sources); 'f32-transposed': a 2-D [out, in] weight as float32 [in, out];
-   * 'onebit-signs': sign bits re-laid-out for the kernel.
+   * 'onebit-signs': sign bits re-laid-out for the exact kernel; 'onebit-signs-lut': for the LUT kernel
+   * (runtime/wasm/onebit-layout.ts).
    */
-  readonly as: 'f32' | 'f32-transposed' | 'onebit-signs';
+  readonly as: 'f32' | 'f32-transposed' | 'onebit-signs' | 'onebit-signs-lut';
   readonly out?: number;
   readonly in?: number;
 }
 
-export type WasmCallKind = 'onebit-linear' | 'matmul-const' | 'matmul' | 'binary' | 'unary' | 'softmax' | 'reduce-mean' | 'rms-norm' | 'layer-norm' | 'gather' | 'transpose';
+/** 'onebit-linear': the exact OneBit kernel; 'onebit-lut': the table-lookup one (int8 tables, approximate). */
+export type WasmCallKind = 'onebit-linear' | 'onebit-lut' | 'matmul-const' | 'matmul' | 'binary' | 'unary' | 'softmax' | 'reduce-mean' | 'rms-norm' | 'layer-norm' | 'gather' | 'transpose';
 
 export interface WasmCall {
   readonly kind: WasmCallKind;

@@ -9,7 +9,7 @@ import type { ExecutionHooks } from '../execute.ts';
 import type { GraphNode } from '../graph.ts';
 import type { WasmPlan } from '../plan.ts';
 import { bindCall } from './bindings.ts';
-import { relayoutSigns } from './onebit-layout.ts';
+import { relayoutSigns, relayoutSignsLut } from './onebit-layout.ts';
 
 const PAGE = 65536;
 const MAX_LAYOUTS = 8;
@@ -21,11 +21,29 @@ export function hasSimd128(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
+/**
+ * A module whose one function computes i8x16.relaxed_swizzle(i32x4.splat 0, i32x4.splat 0): validates only
+ * where the engine has relaxed SIMD (browsers; Node 20 with --experimental-wasm-relaxed-simd).
+ */
+const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
+  10, 15, 1, 13, 0, 65, 0, 253, 17, 65, 0, 253, 17, 253, 128, 2, 11]);
+
+let relaxedSimd: boolean | undefined;
+
+/** Whether the engine runs relaxed SIMD (memoised). */
+export function hasRelaxedSimd(): boolean {
+  relaxedSimd ??= typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE) && WebAssembly.validate(RELAXED_SIMD_PROBE);
+  return relaxedSimd;
+}
+
 export interface ArenaLayout {
   /** Byte offset of each arena value. */
   offsets: Map<string, number>;
   bytes: Map<string, number>;
 }
+
+/** The WebAssembly features the loaded module uses: plain SIMD128 (model.wasm) or relaxed SIMD too (model.relaxed.wasm). */
+export type WasmFeatures = 'simd128' | 'relaxed-simd';
 
 export class WasmBackend {
   /** Kernel calls made by the last run, by kind (proof of which path ran). */
@@ -36,17 +54,19 @@ export class WasmBackend {
     private readonly plan: WasmPlan,
     readonly memory: WebAssembly.Memory,
     private readonly exports: Record<string, (...args: number[]) => number | undefined>,
+    readonly features: WasmFeatures,
   ) {}
 
-  static async create(plan: WasmPlan, wasm: Uint8Array, constants: ReadonlyMap<string, Tensor>): Promise<WasmBackend> {
+  /** `wasm` is plan.file, or plan.relaxedFile with features 'relaxed-simd'. */
+  static async create(plan: WasmPlan, wasm: Uint8Array, constants: ReadonlyMap<string, Tensor>, features: WasmFeatures = 'simd128'): Promise<WasmBackend> {
     if (!hasSimd128()) throw new Error('this JavaScript engine lacks WebAssembly SIMD128, which model.wasm needs; load with { backend: \'js\' }');
     const memory = new WebAssembly.Memory({ initial: Math.ceil(plan.arenaBase / PAGE) + 1, maximum: 65536 });
     for (const c of plan.constants) {
       const t = constants.get(c.name);
       if (!t) throw new Error(`${plan.file}: constant '${c.name}' is missing from the weights`);
       const target = new Uint8Array(memory.buffer, c.offset, c.bytes);
-      if (c.as === 'onebit-signs') {
-        target.set(relayoutSigns(t.data as Uint8Array, c.out!, c.in!));
+      if (c.as === 'onebit-signs' || c.as === 'onebit-signs-lut') {
+        target.set((c.as === 'onebit-signs' ? relayoutSigns : relayoutSignsLut)(t.data as Uint8Array, c.out!, c.in!));
         continue;
       }
       const values = t.dtype === 'float16' || t.dtype === 'bfloat16' ? halfToFloat32(t.dtype, t.data as Uint16Array) : (t.data as Float32Array);
@@ -59,7 +79,7 @@ export class WasmBackend {
     }
     const module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
-    return new WasmBackend(plan, memory, instance.exports as unknown as WasmBackend['exports']);
+    return new WasmBackend(plan, memory, instance.exports as unknown as WasmBackend['exports'], features);
   }
 
   /** The arena layout for these symbol values (cached), growing memory once when it needs more. */

@@ -25,6 +25,7 @@ export function bindCall(call: WasmCall, node: GraphNode, inputs: readonly (Tens
   const s = call.sizes;
   switch (call.kind) {
     case 'onebit-linear':
+    case 'onebit-lut':
       return { dims: [...lead, s['out']!], args: (y) => [ptr(0), y, rowsOf(s['in']!)] };
     case 'matmul-const':
       return { dims: x.dims.length === 1 ? [s['n']!] : [...lead, s['n']!], args: (y) => [ptr(0), y, rowsOf(s['k']!)] };

@@ -2,9 +2,11 @@
 // memory layout — a reserved first KiB, the constants the kernels read (placed at load straight from
 // weights.safetensors), one scratch region, then the activation arena. Arena values share slots when their
 // lifetimes (in node order) do not overlap; slot sizes follow from the feeds' symbols at run time.
+// When a layer gets the LUT kernel, model.relaxed.wasm is the same module with relaxed SIMD in those kernels
+// (same exports and memory layout): the runtime loads it where the engine has relaxed SIMD.
 import { sizeOf } from '../../../formats/tensor.ts';
 import type { WasmCall, WasmConstant, WasmPlan } from '../../../runtime/plan.ts';
-import { onebitLayoutBytes } from '../../../runtime/wasm/onebit-layout.ts';
+import { lutLayoutBytes, onebitLayoutBytes } from '../../../runtime/wasm/onebit-layout.ts';
 import type { IrModel } from '../../ir/graph.ts';
 import { addBinary, addUnary } from './elementwise.ts';
 import { addBatchedMatMul, addMatMulConstB } from './matmul.ts';
@@ -12,21 +14,25 @@ import type { Module } from './module.ts';
 import { ALIGN, align, createKernelModule, finishModule } from './module.ts';
 import { addGather, addLayerNorm, addReduceMeanLastAxis, addRmsNorm, addSoftmaxLastAxis } from './normalize.ts';
 import { addOneBitLinear, onebitScratchBytes } from './onebit-linear.ts';
-import type { KernelChoice } from './select-kernels.ts';
+import { addOneBitLut, lutScratchBytes } from './onebit-lut.ts';
+import type { KernelChoice, SelectOptions } from './select-kernels.ts';
 import { selectKernels } from './select-kernels.ts';
 import { addTransposeLastTwo } from './transpose.ts';
 
 export const WASM_FILE = 'model.wasm';
+export const RELAXED_WASM_FILE = 'model.relaxed.wasm';
 const RESERVED = 1024;
 
 export interface EmittedWasm {
   plan: WasmPlan;
   binary: Uint8Array;
   text: string;
+  /** model.relaxed.wasm (plan.relaxedFile), when some kernel has a relaxed-SIMD variant. */
+  relaxedBinary?: Uint8Array;
 }
 
-export function emitWasm(model: IrModel): EmittedWasm | undefined {
-  const choices = selectKernels(model);
+export function emitWasm(model: IrModel, options: SelectOptions = {}): EmittedWasm | undefined {
+  const choices = selectKernels(model, options);
   if (!choices.length) return undefined;
   const graph = model.graph;
 
@@ -47,9 +53,10 @@ export function emitWasm(model: IrModel): EmittedWasm | undefined {
   const constantOffsets = (c: KernelChoice): Record<number, number> => Object.fromEntries(c.constantInputs.map((i) => {
     const name = c.node.inputs[i]!;
     const t = graph.initializers.get(name)!;
-    if (c.kind === 'onebit-linear' && i === 1) {
+    if ((c.kind === 'onebit-linear' || c.kind === 'onebit-lut') && i === 1) {
       const { in: inDim, out } = c.sizes as { in: number; out: number };
-      return [i, place(name, 'onebit-signs', onebitLayoutBytes(out, inDim), { out, in: inDim })];
+      const lut = c.kind === 'onebit-lut';
+      return [i, place(name, lut ? 'onebit-signs-lut' : 'onebit-signs', (lut ? lutLayoutBytes : onebitLayoutBytes)(out, inDim), { out, in: inDim })];
     }
     const transposed = c.kind === 'matmul-const' && i === 1 && c.sizes['transposed'] === 1;
     return [i, place(name, transposed ? 'f32-transposed' : 'f32', sizeOf(t.dims) * 4)];
@@ -57,31 +64,41 @@ export function emitWasm(model: IrModel): EmittedWasm | undefined {
   const withConstants = choices.map((c) => ({ choice: c, offsets: constantOffsets(c) }));
 
   // ---- scratch ----
-  const scratchBytes = Math.max(ALIGN, ...choices.filter((c) => c.kind === 'onebit-linear').map((c) => onebitScratchBytes(c.sizes['in']!, c.sizes['out']!)));
+  const scratchBytes = Math.max(ALIGN,
+    ...choices.filter((c) => c.kind === 'onebit-linear').map((c) => onebitScratchBytes(c.sizes['in']!, c.sizes['out']!)),
+    ...choices.filter((c) => c.kind === 'onebit-lut').map((c) => lutScratchBytes(c.sizes['in']!, c.sizes['out']!)));
   const scratch = offset;
   const arenaBase = align(scratch + scratchBytes);
 
-  // ---- kernels ----
-  const mod = createKernelModule();
+  // ---- kernels (twice when some have a relaxed-SIMD variant) ----
   const calls: Record<string, WasmCall> = {};
-  const shared = new Set<string>();
-  const once = (fn: string, add: (m: Module) => void) => {
-    if (!shared.has(fn)) { add(mod); shared.add(fn); }
-    return fn;
+  const build = (relaxed: boolean) => {
+    const mod = createKernelModule(relaxed);
+    const shared = new Set<string>();
+    const once = (fn: string, add: (m: Module) => void) => {
+      if (!shared.has(fn)) { add(mod); shared.add(fn); }
+      return fn;
+    };
+    withConstants.forEach(({ choice: c, offsets }, k) => {
+      const fn = emitKernel(mod, c, offsets, k, scratch, once, relaxed);
+      calls[c.node.name] = { kind: c.kind, fn, constants: offsets, sizes: c.sizes };
+    });
+    const emitted = finishModule(mod);
+    mod.dispose();
+    return emitted;
   };
-  withConstants.forEach(({ choice: c, offsets }, k) => {
-    const fn = emitKernel(mod, c, offsets, k, scratch, once);
-    calls[c.node.name] = { kind: c.kind, fn, constants: offsets, sizes: c.sizes };
-  });
-  const { binary, text } = finishModule(mod);
-  mod.dispose();
+  const { binary, text } = build(false);
+  const relaxedBinary = choices.some((c) => c.kind === 'onebit-lut') ? build(true).binary : undefined;
 
   // ---- arena slots ----
   const { values, slots } = planSlots(model, choices);
-  return { plan: { file: WASM_FILE, arenaBase, constants, calls, values, slots }, binary, text };
+  return {
+    plan: { file: WASM_FILE, ...(relaxedBinary ? { relaxedFile: RELAXED_WASM_FILE } : {}), arenaBase, constants, calls, values, slots },
+    binary, text, ...(relaxedBinary ? { relaxedBinary } : {}),
+  };
 }
 
-function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k: number, scratch: number, once: (fn: string, add: (m: Module) => void) => string): string {
+function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k: number, scratch: number, once: (fn: string, add: (m: Module) => void) => string, relaxed: boolean): string {
   const s = c.sizes;
   switch (c.kind) {
     case 'onebit-linear': {
@@ -90,6 +107,16 @@ function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k:
       const eps = c.node.attrs['post_norm_eps'];
       addOneBitLinear(mod, fn, {
         in: s['in']!, out: s['out']!, sign: at[1]!, g: at[2]!, h: at[3]!, ...(at[4] !== undefined ? { bias: at[4] } : {}), alpha, scratch,
+        ...(typeof eps === 'number' ? { postNormEps: eps } : {}),
+      });
+      return fn;
+    }
+    case 'onebit-lut': {
+      const fn = `onebit_lut_${k}`;
+      const alpha = typeof c.node.attrs['alpha'] === 'number' ? c.node.attrs['alpha'] : 1;
+      const eps = c.node.attrs['post_norm_eps'];
+      addOneBitLut(mod, fn, {
+        in: s['in']!, out: s['out']!, sign: at[1]!, g: at[2]!, h: at[3]!, ...(at[4] !== undefined ? { bias: at[4] } : {}), alpha, scratch, relaxed,
         ...(typeof eps === 'number' ? { postNormEps: eps } : {}),
       });
       return fn;

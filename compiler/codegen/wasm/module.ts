@@ -1,6 +1,7 @@
 // The binaryen module every bundle's model.wasm is built in: SIMD128, one imported linear memory
 // (`env.memory`, laid out by the compiler: constants, scratch, then the activation arena).
 import binaryen from 'binaryen';
+import { hasRelaxedSimd as engineHasRelaxedSimd } from '../../../runtime/wasm/backend.ts';
 
 export type Module = binaryen.Module;
 export { binaryen };
@@ -13,9 +14,10 @@ export const WASM_FEATURES = binaryen.Features.MVP | binaryen.Features.SIMD128 |
 export const ALIGN = 16;
 export const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
-export function createKernelModule(): Module {
+/** `relaxed`: the module may use relaxed SIMD too (model.relaxed.wasm). */
+export function createKernelModule(relaxed = false): Module {
   const mod = new binaryen.Module();
-  mod.setFeatures(WASM_FEATURES);
+  mod.setFeatures(WASM_FEATURES | (relaxed ? binaryen.Features.RelaxedSIMD : 0));
   mod.setMemory(1, 65536, 'memory');
   mod.addMemoryImport('0', 'env', 'memory');
   return mod;
@@ -35,7 +37,9 @@ export function finishModule(mod: Module): { binary: Uint8Array<ArrayBuffer>; te
   binaryen.setShrinkLevel(0);
   mod.optimize();
   const binary = new Uint8Array(mod.emitBinary());
-  if (!WebAssembly.validate(binary)) throw new WasmCodegenError('generated WASM module failed WebAssembly.validate');
+  // A relaxed-SIMD module can only be checked by an engine that has relaxed SIMD (Node 20 needs a flag).
+  const checkable = (mod.getFeatures() & binaryen.Features.RelaxedSIMD) === 0 || engineHasRelaxedSimd();
+  if (checkable && !WebAssembly.validate(binary)) throw new WasmCodegenError('generated WASM module failed WebAssembly.validate');
   const text = mod.emitText();
   return { binary, text };
 }

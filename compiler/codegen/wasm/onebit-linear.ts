@@ -83,16 +83,16 @@ function checkSpec(name: string, s: OneBitLinearSpec): void {
 }
 
 /** v128 constant with the f32 sign bit set in the given lanes. */
-function signMask(lanes: number[]): number[] {
+export function signMask(lanes: number[]): number[] {
   const bytes = new Array<number>(16).fill(0);
   for (const l of lanes) bytes[4 * l + 3] = 0x80;
   return bytes;
 }
 
-const splatMask = (lane: number): number[] => Array.from({ length: 16 }, (_, i) => 4 * lane + (i & 3));
+export const splatMask = (lane: number): number[] => Array.from({ length: 16 }, (_, i) => 4 * lane + (i & 3));
 
 /** Local-variable bookkeeping for one function; every getter builds a fresh node. */
-class Fn {
+export class Fn {
   readonly vars: number[] = [];
   private labels = 0;
   constructor(readonly mod: Module, readonly params: number[]) {}
@@ -233,7 +233,7 @@ function finishRow(f: Fn, spec: OneBitLinearSpec, yPtr: number): number[] {
  * `fname(y, rows)`: rows ≥ 1 rows of `out` (> 0) f32 at y, each replaced by (y − mean) / √(var + eps), mean and
  * biased variance over the row, in fp32 (two passes: Σy, then Σ(y − mean)²; f32x4 lanes, then the scalar tail).
  */
-function addPostNorm(m: Module, fname: string, out: number, eps: number): void {
+export function addPostNorm(m: Module, fname: string, out: number, eps: number): void {
   const { i32, f32, f32x4 } = m;
   const f = new Fn(m, [binaryen.i32, binaryen.i32]);
   const Y = 0, ROWS = 1;

@@ -19,10 +19,34 @@ export interface KernelChoice {
   variant?: string;
 }
 
+/** Which OneBit kernel a layer gets: `exact` (fp32, onebit-linear.ts), `lut` (int8 tables, onebit-lut.ts), or `auto`. */
+export const ONEBIT_KERNELS = ['auto', 'exact', 'lut'] as const;
+export type OneBitKernel = (typeof ONEBIT_KERNELS)[number];
+
+/** Smallest in and out for which `auto` picks the LUT kernel. */
+export const LUT_MIN_SIZE = 256;
+
+/**
+ * The rule of `auto`: the LUT kernel for layers with in ≥ 256 and out ≥ 256, the exact kernel below. The LUT
+ * kernel's error (~1e-4 relative, far below the 1-bit quantisation's own) is the same at every size, but its
+ * speed-up is not: per row it rebuilds tables for all of `in` and pads `out` to tiles of 16, which small
+ * layers do not amortise (at 64×64 the exact kernel is as fast), and a model of small layers gains nothing.
+ */
+export function onebitKernelFor(kernel: OneBitKernel, inDim: number, out: number): 'onebit-linear' | 'onebit-lut' {
+  if (kernel === 'exact') return 'onebit-linear';
+  if (kernel === 'lut') return 'onebit-lut';
+  return inDim >= LUT_MIN_SIZE && out >= LUT_MIN_SIZE ? 'onebit-lut' : 'onebit-linear';
+}
+
+export interface SelectOptions {
+  /** OneBit kernel per layer (default 'auto'). */
+  kernel?: OneBitKernel;
+}
+
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div']);
 const UNARY = new Set(['Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Relu', 'Exp', 'Sigmoid', 'Tanh']);
 
-export function selectKernels(model: IrModel): KernelChoice[] {
+export function selectKernels(model: IrModel, options: SelectOptions = {}): KernelChoice[] {
   const graph = model.graph;
   const opset = defaultOpset(model);
   const inputSymbols = new Set(graph.inputs.flatMap((v) => (v.shape ?? []).flatMap(symbolsOf)));
@@ -38,11 +62,12 @@ export function selectKernels(model: IrModel): KernelChoice[] {
   const choices: KernelChoice[] = [];
   for (const node of graph.nodes) {
     if (subgraphFree(node) && node.outputs.length >= 1) {
-      const choice = choose(node, opset, constant, type);
+      const choice = choose(node, opset, constant, type, options.kernel ?? 'auto');
       if (!choice) continue;
       const values = [...node.inputs.filter((n, i) => n && !choice.constantInputs.includes(i)), node.outputs[0]!];
       // Constants are placed as float32 (the sign bits of a OneBitLinear as they are).
-      const placeable = (i: number) => (choice.kind === 'onebit-linear' && i === 1 ? constant(node.inputs[i])?.dtype === 'uint8' : floatConstant(constant(node.inputs[i])));
+      const onebit = choice.kind === 'onebit-linear' || choice.kind === 'onebit-lut';
+      const placeable = (i: number) => (onebit && i === 1 ? constant(node.inputs[i])?.dtype === 'uint8' : floatConstant(constant(node.inputs[i])));
       if (!choice.constantInputs.every(placeable)) continue;
       if (values.every(plannable) && node.outputs.slice(1).every((o) => o === '')) choices.push(choice);
     }
@@ -52,7 +77,7 @@ export function selectKernels(model: IrModel): KernelChoice[] {
 
 const subgraphFree = (node: IrNode) => Object.values(node.attrs).every((a) => typeof a !== 'object' || a === null || Array.isArray(a) || !('nodes' in a));
 
-function choose(node: IrNode, opset: number, constant: (n: string | undefined) => Tensor | undefined, type: (n: string) => ValueType | undefined): KernelChoice | undefined {
+function choose(node: IrNode, opset: number, constant: (n: string | undefined) => Tensor | undefined, type: (n: string) => ValueType | undefined, kernel: OneBitKernel): KernelChoice | undefined {
   const f32 = (name: string | undefined) => !!name && type(name)?.dtype === 'float32';
   const rank = (name: string) => type(name)?.shape?.length ?? -1;
   const pick = (kind: WasmCallKind, constantInputs: number[], sizes: Record<string, number> = {}, variant?: string): KernelChoice =>
@@ -61,7 +86,8 @@ function choose(node: IrNode, opset: number, constant: (n: string | undefined) =
   const isConst = (n: string | undefined) => !!constant(n);
   if (node.domain === 'ai.onebitc') {
     if (node.op === 'OneBitLinear' && f32(a)) {
-      return pick('onebit-linear', node.inputs.slice(1).map((_, i) => i + 1), { in: node.attrs['in'] as number, out: node.attrs['out'] as number });
+      const sizes = { in: node.attrs['in'] as number, out: node.attrs['out'] as number };
+      return pick(onebitKernelFor(kernel, sizes.in, sizes.out), node.inputs.slice(1).map((_, i) => i + 1), sizes);
     }
     if (node.op === 'RMSNorm' && f32(a) && (!b || isConst(b))) {
       const width = type(a!)?.shape?.at(-1);
