@@ -64,19 +64,25 @@ export function relayoutSigns(canonical: Uint8Array, out: number, inDim: number)
 //
 // The LUT kernels look up 16 output rows at once with one i8x16.swizzle: the index vector holds one 4-bit
 // index (4 signs = one group of 4 columns) per row. A canonical sign byte is two such indices already (low
-// nibble: columns 8p…8p+3, high nibble: 8p+4…8p+7), so the layout only transposes bytes: byte k of
+// nibble: columns 8p…8p+3, high nibble: 8p+4…8p+7), so the layout only transposes bytes: byte lutLane(k) of
 // (tile t, pair p) is canonical byte p of row 16t + k, i.e. 16 rows × 8 columns per 16-byte vector. The
 // pairs are cut into blocks of LUT_BLOCK_PAIRS (one activation scale per block) and the layout is
 // [blocks, tiles, pairs of the block, 16] bytes: block-major, so each block's signs are one contiguous
 // stream swept while that block's tables sit in L1. Rows past `out` (the last tile) are zero bytes.
 
-export const ONEBIT_LUT_LAYOUT = 'onebit-lut-tile16-block128-v1';
+export const ONEBIT_LUT_LAYOUT = 'onebit-lut-tile16-block128-v2';
 
 /** Output rows per tile (one v128 of indices). */
 export const LUT_TILE_ROWS = 16;
 
 /** Column pairs (8 columns, one sign byte) per block: 128 columns share one activation scale. */
 export const LUT_BLOCK_PAIRS = 16;
+
+/**
+ * The byte lane of row r (0–15) of a tile: rows 0–7 in the even lanes, rows 8–15 in the odd ones, so that read
+ * as i16x8 lanes the low bytes are rows 0–7 and the high bytes rows 8–15 in order (the kernel sums them that way).
+ */
+export const lutLane = (r: number): number => (r < 8 ? 2 * r : 2 * (r - 8) + 1);
 
 /** Bytes of one layer's signs in the LUT layout: ceil(out/16)·16·ceil(in/8). */
 export function lutLayoutBytes(out: number, inDim: number): number {
@@ -99,7 +105,7 @@ export function relayoutSignsLut(canonical: Uint8Array, out: number, inDim: numb
     const blockBase = p0 * tiles * LUT_TILE_ROWS;
     for (let o = 0; o < out; o++) {
       const t = (o / LUT_TILE_ROWS) | 0;
-      const k = o % LUT_TILE_ROWS;
+      const k = lutLane(o % LUT_TILE_ROWS);
       let d = blockBase + t * np * LUT_TILE_ROWS + k;
       let s = o * pairs + p0;
       for (let p = 0; p < np; p++, d += LUT_TILE_ROWS, s++) dst[d] = canonical[s]!;
