@@ -1,7 +1,8 @@
-// GEMV/GEMM speed of the exact OneBit WASM kernel (compiler/codegen/wasm/onebit-linear.ts) against
-// onnxruntime-node fp32 MatMul, onnxruntime-node 4-bit MatMulNBits and onnxruntime-web (wasm) fp32 MatMul,
-// all one thread, measured in the same run (median after warm-up). Ratios are speed-ups over
-// onnxruntime-node fp32 (> 1 = faster). Run:
+// GEMV/GEMM speed of the OneBit WASM kernels — exact (compiler/codegen/wasm/onebit-linear.ts), LUT
+// (onebit-lut.ts), and the LUT kernel with relaxed SIMD when the engine has it — against onnxruntime-node fp32
+// MatMul, onnxruntime-node 4-bit MatMulNBits and onnxruntime-web (wasm) fp32 MatMul, all one thread, measured
+// in the same run (median after warm-up). Ratios are speed-ups over onnxruntime-node fp32 (> 1 = faster). Run
+// (add --experimental-wasm-relaxed-simd on Node 20 for the relaxed row):
 //   node --import ./scripts/ts-loader.js -e "import('./bench/gemv.ts').then(m=>m.gemvTables())"
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';

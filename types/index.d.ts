@@ -19,6 +19,11 @@ export interface CompileOptions {
   fp16?: boolean;
   /** Kernels to generate besides the reference ones (default: all of TARGETS; `[]` gives a reference-only bundle). */
   targets?: readonly Target[];
+  /**
+   * OneBit kernel of the WASM target per layer: 'exact' (fp32 sums), 'lut' (int8 table lookups: faster, ~1e-4
+   * relative error), or 'auto' (default): lut for layers with in ≥ 256 and out ≥ 256, exact below.
+   */
+  kernel?: 'auto' | 'exact' | 'lut';
   /** Progress of long steps (a step finished; each layer going through SVID), e.g. for a progress bar. */
   onProgress?: (event: ProgressEvent) => void;
   /** 1: log the IR after each step; 2: also the generated plan and WAT. Defaults to the ONEBITC_DEBUG environment variable. */
