@@ -42,8 +42,14 @@ export function lutErrorBound(l: LayerData, x: Float32Array, row: number, hiMax:
   return Math.ceil(l.in / 4) * m / (4 * hiMax * loMax) + 1e-5 * absSum;
 }
 
+/**
+ * 'exact': the exact kernel; 'lut': the LUT kernel's entry (one row: LUT GEMV; several: the exact GEMM on the
+ * LUT layout); 'lut-gemv': the LUT GEMV on every row.
+ */
+export type LayerKernelKind = 'exact' | 'lut' | 'lut-gemv';
+
 export interface LayerKernels {
-  run(layer: number, kind: 'exact' | 'lut', x: Float32Array, rows: number): Float32Array;
+  run(layer: number, kind: LayerKernelKind, x: Float32Array, rows: number): Float32Array;
   text: string;
 }
 
@@ -84,7 +90,7 @@ export async function layerKernels(layers: readonly LayerData[], maxRows: number
       const l = layers[k]!;
       new Float32Array(memory.buffer, xp, rows * l.in).set(x.subarray(0, rows * l.in));
       const canary = new Float32Array(memory.buffer, yp, rows * l.out + 16).fill(12345);
-      exports[`${kind}${k}`]!(xp, yp, rows);
+      exports[kind === 'lut-gemv' ? `lut${k}$lut` : `${kind}${k}`]!(xp, yp, rows);
       if (!canary.subarray(rows * l.out).every((v) => v === 12345)) throw new Error(`${kind}${k}: wrote past y`);
       return canary.slice(0, rows * l.out);
     },

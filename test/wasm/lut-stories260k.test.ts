@@ -1,7 +1,8 @@
 // The LUT kernel on a real model: the trained OneBit stories260K checkpoint (test/fixtures/onebit-stories260K).
-// Its layers' real inputs (captured through the reference interpreter) through the exact and LUT kernels;
-// the bundle compiled with --kernel lut against --kernel exact: perplexity, greedy tokens, logits; and the
-// relaxed-SIMD module in a Node run with --experimental-wasm-relaxed-simd.
+// Its layers' real inputs (captured through the reference interpreter) through the exact kernel and the LUT
+// GEMV; the bundle compiled with --kernel lut against --kernel exact: perplexity decoding token by token (one
+// row per call: the LUT GEMV on every layer) and over whole chunks (several rows: the exact GEMM on the LUT
+// layout), greedy tokens, logits; and the relaxed-SIMD module in a Node run with --experimental-wasm-relaxed-simd.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,8 +15,9 @@ import { inferShapes } from '../../compiler/ir/infer-shapes.ts';
 import type { Tensor } from '../../formats/tensor.ts';
 import { Interpreter } from '../../runtime/execute.ts';
 import { KERNELS } from '../../runtime/kernels/index.ts';
+import { chunkText } from '../../runtime/generate/perplexity.ts';
+import { loadTokenizer } from '../../runtime/tokenizer/tokenizer.ts';
 import { hasRelaxedSimd } from '../../runtime/wasm/backend.ts';
-import { maxAbsDiff } from '../helpers/compare.ts';
 import { ROOT, tempDir } from '../helpers/cli.ts';
 import type { LayerData } from '../helpers/onebit-layer.ts';
 import { layerKernels, relativeL2 } from '../helpers/onebit-layer.ts';
@@ -23,6 +25,48 @@ import { layerKernels, relativeL2 } from '../helpers/onebit-layer.ts';
 const FIXTURE = join(ROOT, 'test/fixtures/onebit-stories260K');
 const reference = JSON.parse(readFileSync(join(FIXTURE, 'reference/reference.json'), 'utf8')) as { prompt_ids: number[]; greedy_continuation_ids: number[] };
 const VALID = readFileSync(join(ROOT, 'test/fixtures/tinystories/valid_sample.txt'), 'utf8');
+/** Two chunks of the TinyStories sample (BOS + whole paragraphs, ≤ 200 tokens each). */
+const CHUNKS = chunkText(loadTokenizer(readFileSync(join(FIXTURE, 'tokenizer.json'), 'utf8')), VALID, 200, 2);
+
+/**
+ * decode.mjs: scores token ids by decoding them one at a time with the KV cache (every OneBit layer gets one
+ * row per call); shared by this process and the relaxed-SIMD subprocess.
+ */
+const DECODE_SOURCE = `
+export async function decodeScore(model, chunks) {
+  let nll = 0, tokens = 0, last;
+  for (const ids of chunks) {
+    let past = {};
+    for (let i = 0; i < 5; i++) for (const k of ['key', 'value']) past['past_key_values.' + i + '.' + k] = { data: new Float32Array(0), dims: [1, 4, 0, 8] };
+    for (let t = 0; t < ids.length; t++) {
+      const out = await model.run({ input_ids: { data: BigInt64Array.of(BigInt(ids[t])), dims: [1, 1] }, ...past });
+      const logits = out.logits.data;
+      if (t + 1 < ids.length) {
+        let max = -Infinity;
+        for (const v of logits) max = Math.max(max, v);
+        let sum = 0;
+        for (const v of logits) sum += Math.exp(v - max);
+        nll += Math.log(sum) + max - logits[ids[t + 1]];
+        tokens++;
+      }
+      last = logits;
+      past = {};
+      for (let i = 0; i < 5; i++) for (const k of ['key', 'value']) { const p = out['present.' + i + '.' + k]; past['past_key_values.' + i + '.' + k] = { data: p.data, dims: p.dims }; }
+    }
+  }
+  return { perplexity: Math.exp(nll / tokens), tokens, last: Array.from(last) };
+}`;
+const decodeModule = (() => {
+  let m: Promise<{ decodeScore(model: unknown, chunks: number[][]): Promise<{ perplexity: number; tokens: number; last: number[] }> }> | undefined;
+  return () => {
+    if (!m) {
+      const file = join(tempDir('decode'), 'decode.mjs');
+      writeFileSync(file, DECODE_SOURCE);
+      m = import(pathToFileURL(file).href);
+    }
+    return m;
+  };
+})();
 
 function feeds(ids: number[]): Map<string, Tensor> {
   const f = new Map<string, Tensor>([['input_ids', { dtype: 'int64', dims: [1, ids.length], data: BigInt64Array.from(ids.map(BigInt)) }]]);
@@ -51,7 +95,7 @@ function bundle(kernel: 'exact' | 'lut'): Promise<string> {
 const load = async (dir: string): Promise<LmModel> => (await import(pathToFileURL(join(dir, 'model.js')).href)).load({ backend: 'wasm' }) as Promise<LmModel>;
 const plainFeeds = (ids: number[]) => Object.fromEntries([...feeds(ids)].map(([k, t]) => [k, { data: t.data, dims: [...t.dims] }]));
 
-test('real layers: the LUT kernel is within 2e-3 (relative L2) of the exact kernel on every OneBit layer\'s actual inputs', async (t) => {
+test('real layers: the LUT GEMV is within 2e-3 (relative L2) of the exact kernel on every OneBit layer\'s actual inputs', async (t) => {
   // capture every OneBitLinear's inputs while the reference interpreter runs the prompt + greedy continuation
   const { model } = await importModel(FIXTURE);
   inferShapes(model);
@@ -82,8 +126,8 @@ test('real layers: the LUT kernel is within 2e-3 (relative L2) of the exact kern
   let worst = 0, worstRaw = 0, sum = 0;
   for (const c of captured) {
     const k = await layerKernels([c.layer, { ...c.layer, postNormEps: undefined } as LayerData], c.rows);
-    const rel = relativeL2(k.run(0, 'lut', c.x, c.rows), k.run(0, 'exact', c.x, c.rows)); // as the model runs it (post-norm)
-    const raw = relativeL2(k.run(1, 'lut', c.x, c.rows), k.run(1, 'exact', c.x, c.rows)); // the linear alone
+    const rel = relativeL2(k.run(0, 'lut-gemv', c.x, c.rows), k.run(0, 'exact', c.x, c.rows)); // as the model runs it (post-norm)
+    const raw = relativeL2(k.run(1, 'lut-gemv', c.x, c.rows), k.run(1, 'exact', c.x, c.rows)); // the linear alone
     worst = Math.max(worst, rel);
     worstRaw = Math.max(worstRaw, raw);
     sum += rel;
@@ -92,12 +136,13 @@ test('real layers: the LUT kernel is within 2e-3 (relative L2) of the exact kern
   t.log(`35 layers × ${captured[0]!.rows} tokens: relative L2 mean ${(sum / captured.length).toExponential(2)}, worst ${worst.toExponential(2)} (before the post-norm: worst ${worstRaw.toExponential(2)})`);
 });
 
-test('--kernel lut: perplexity within 0.5 % of --kernel exact, the reference greedy tokens, logits close', async (t) => {
+test('--kernel lut: perplexity within 0.5 % of --kernel exact (decoding token by token and over whole chunks), the reference greedy tokens', async (t) => {
   const [exact, lut] = await Promise.all([bundle('exact'), bundle('lut')]);
   const manifest = JSON.parse(readFileSync(join(lut, 'manifest.json'), 'utf8')) as { files: Record<string, unknown> };
   t.truthy(manifest.files['model.relaxed.wasm']);
   const e = await load(exact);
   const l = await load(lut);
+  // several rows per call: the exact GEMM on the LUT layout
   const ids = [...reference.prompt_ids, ...reference.greedy_continuation_ids];
   const le = (await e.run(plainFeeds(ids)))['logits']!.data as Float32Array;
   const ll = (await l.run(plainFeeds(ids)))['logits']!.data as Float32Array;
@@ -105,44 +150,48 @@ test('--kernel lut: perplexity within 0.5 % of --kernel exact, the reference gre
   t.is(l.wasmCalls.get('onebit-linear'), undefined);
   t.is(e.wasmCalls.get('onebit-linear'), 35);
   t.is(l.wasmFeatures, hasRelaxedSimd() ? 'relaxed-simd' : 'simd128');
-  const logitsRel = relativeL2(ll, le);
-  t.log(`logits [42, 512]: relative L2 ${logitsRel.toExponential(2)}, max |Δ| ${maxAbsDiff(ll, le).toExponential(2)}`);
-  t.true(logitsRel <= 2e-3);
-  t.deepEqual(await l.generateIds(reference.prompt_ids, { maxTokens: 32, stopOnEos: false }), reference.greedy_continuation_ids);
+  t.log(`prefill logits [42, 512] (GEMM): relative L2 ${relativeL2(ll, le).toExponential(2)}`);
+  t.true(relativeL2(ll, le) <= 1e-5);
   const pe = (await e.perplexity(VALID, { maxChunks: 4 })).perplexity;
   const pl = (await l.perplexity(VALID, { maxChunks: 4 })).perplexity;
-  t.log(`perplexity (4 chunks): exact ${pe.toFixed(4)}, lut ${pl.toFixed(4)} (${(100 * (pl / pe - 1)).toFixed(4)} %)`);
-  t.true(Math.abs(pl / pe - 1) <= 0.005);
+  t.log(`perplexity over 4 whole chunks: exact ${pe.toFixed(4)}, lut ${pl.toFixed(4)}`);
+  t.true(Math.abs(pl / pe - 1) <= 1e-4);
+  // one row per call: the LUT GEMV in every layer
+  const { decodeScore } = await decodeModule();
+  const de = await decodeScore(e, CHUNKS);
+  const dl = await decodeScore(l, CHUNKS);
+  const lastRel = relativeL2(Float32Array.from(dl.last), Float32Array.from(de.last));
+  t.log(`decoding ${de.tokens} tokens one by one: perplexity exact ${de.perplexity.toFixed(4)}, lut ${dl.perplexity.toFixed(4)} (${(100 * (dl.perplexity / de.perplexity - 1)).toFixed(4)} %); last logits relative L2 ${lastRel.toExponential(2)}`);
+  t.true(de.tokens >= 300);
+  t.true(Math.abs(dl.perplexity / de.perplexity - 1) <= 0.005);
+  t.true(lastRel <= 2e-3);
+  t.deepEqual(await l.generateIds(reference.prompt_ids, { maxTokens: 32, stopOnEos: false }), reference.greedy_continuation_ids);
 });
 
 test('relaxed SIMD: in Node with --experimental-wasm-relaxed-simd the bundle loads model.relaxed.wasm and matches the exact kernel', async (t) => {
   const [exact, lut] = await Promise.all([bundle('exact'), bundle('lut')]);
-  const ids = [...reference.prompt_ids, ...reference.greedy_continuation_ids];
-  const out = join(tempDir('relaxed'), 'logits.bin');
+  const { decodeScore } = await decodeModule();
+  const decodeFile = join(tempDir('decode-relaxed'), 'decode.mjs');
+  writeFileSync(decodeFile, DECODE_SOURCE);
   const script = `
-    import { writeFileSync } from 'node:fs';
     const { load } = await import(${JSON.stringify(pathToFileURL(join(lut, 'model.js')).href)});
+    const { decodeScore } = await import(${JSON.stringify(pathToFileURL(decodeFile).href)});
     const model = await load({ backend: 'wasm' });
-    const feeds = { input_ids: { data: BigInt64Array.from(${JSON.stringify(ids)}.map(BigInt)), dims: [1, ${ids.length}] } };
-    for (let i = 0; i < 5; i++) for (const k of ['key', 'value']) feeds['past_key_values.' + i + '.' + k] = { data: new Float32Array(0), dims: [1, 4, 0, 8] };
-    const logits = (await model.run(feeds)).logits.data;
+    const score = await decodeScore(model, ${JSON.stringify(CHUNKS)});
     const calls = Object.fromEntries(model.wasmCalls);
     const greedy = await model.generateIds(${JSON.stringify(reference.prompt_ids)}, { maxTokens: 32, stopOnEos: false });
-    writeFileSync(${JSON.stringify(out)}, logits);
-    console.log(JSON.stringify({ features: model.wasmFeatures, calls, greedy }));`;
+    console.log(JSON.stringify({ features: model.wasmFeatures, calls, greedy, score }));`;
   const stdout = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], { encoding: 'utf8' });
-  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { features: string; calls: Record<string, number>; greedy: number[] };
+  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { features: string; calls: Record<string, number>; greedy: number[]; score: { perplexity: number; tokens: number; last: number[] } };
   t.is(r.features, 'relaxed-simd');
   t.is(r.calls['onebit-lut'], 35);
   t.deepEqual(r.greedy, reference.greedy_continuation_ids);
-  const relaxed = new Float32Array(readFileSync(out).buffer.slice(0));
-  const e = await load(exact);
-  const le = (await e.run(plainFeeds(ids)))['logits']!.data as Float32Array;
-  const rel = relativeL2(relaxed, le);
-  t.log(`relaxed-SIMD logits: relative L2 ${rel.toExponential(2)} to the exact kernel`);
-  t.true(rel <= 2e-3);
+  const de = await decodeScore(await load(exact), CHUNKS);
+  const lastRel = relativeL2(Float32Array.from(r.score.last), Float32Array.from(de.last));
+  t.log(`relaxed SIMD, decoding ${r.score.tokens} tokens: perplexity ${r.score.perplexity.toFixed(4)} vs exact ${de.perplexity.toFixed(4)}; last logits relative L2 ${lastRel.toExponential(2)}`);
+  t.true(Math.abs(r.score.perplexity / de.perplexity - 1) <= 0.005);
+  t.true(lastRel <= 2e-3);
   // without the flag the same bundle falls back to model.wasm
   const plain = execFileSync(process.execPath, ['--input-type=module', '-e', `const { load } = await import(${JSON.stringify(pathToFileURL(join(lut, 'model.js')).href)}); console.log((await load({ backend: 'wasm' })).wasmFeatures);`], { encoding: 'utf8' });
   t.is(plain.trim(), 'simd128');
-  writeFileSync(out, ''); // keep the temp folder small
 });

@@ -32,7 +32,7 @@
 // in_pad = in rounded up to 64 (x' is zero there, so padding bits never matter).
 import binaryen from 'binaryen';
 import type { Module } from './module.ts';
-import { ONEBIT_BLOCK_COLS } from '../../../runtime/wasm/onebit-layout.ts';
+import { LUT_BLOCK_PAIRS, LUT_TILE_ROWS, lutLane, ONEBIT_BLOCK_COLS } from '../../../runtime/wasm/onebit-layout.ts';
 
 export interface OneBitLinearSpec {
   in: number;
@@ -490,7 +490,17 @@ function addGemv(mod: Module, fname: string, spec: OneBitLinearSpec): void {
  * `lanes` (4 or 8) rows of x at once, rows ≥ nvalid (the third parameter) computed but not stored. Every
  * table entry, x'ᵀ column and partial sum is `lanes` f32 = W = lanes/4 v128, W-th vector at +16·w.
  */
-function addGemm(mod: Module, fname: string, spec: OneBitLinearSpec, lanes: number, chunkBytes: number, unroll: number): void {
+/**
+ * The GEMM of this kernel as its own function `fname(x, y, nvalid)` (lanes = 4 or 8 rows of x), for signs in
+ * the layout of the LUT kernel (runtime/wasm/onebit-layout.ts, ONEBIT_LUT_LAYOUT): the LUT kernel's module
+ * runs several rows with it, exactly. `spec.scratch` needs onebitScratchBytes(in, out) bytes.
+ */
+export function addOneBitGemmLutLayout(mod: Module, fname: string, spec: OneBitLinearSpec, lanes: 4 | 8): void {
+  checkSpec(fname, spec);
+  addGemm(mod, fname, spec, lanes, lanes === 4 ? GEMM4_CHUNK_BYTES : GEMM8_CHUNK_BYTES, GEMM_UNROLL, 'lut');
+}
+
+function addGemm(mod: Module, fname: string, spec: OneBitLinearSpec, lanes: number, chunkBytes: number, unroll: number, signLayout: 'colblock64' | 'lut' = 'colblock64'): void {
   const m = mod;
   const { i32 } = m;
   const L = layoutOf(spec);
@@ -540,34 +550,32 @@ function addGemm(mod: Module, fname: string, spec: OneBitLinearSpec, lanes: numb
   const sp = f.local(binaryen.i32);
   const idx = Array.from({ length: 8 }, () => f.local(binaryen.i32));
   const builder = tableBuilder(m, L.table, lanes);
+  /** acc (at ap + accOff) += Σ_{n < count} T_n[sign byte at signPtr + signOff(n)]. */
+  const rowSumAt = (count: number, signOff: (n: number) => number, signPtr: number, accOff: number): number[] => {
+    const body: number[] = [];
+    const lookups: [number, number][] = []; // [table offset, index expression] (expression built per use)
+    for (let n = 0; n < count; n++) {
+      const byte = i32.shl(m.i32.load8_u(signOff(n), 1, f.get(signPtr)), i32.const(shift));
+      if (W > 1) body.push(f.set(idx[n % 8]!, byte));
+      lookups.push([L.table + n * groupBytes, W > 1 ? idx[n % 8]! : byte]);
+      if (W > 1 && n % 8 === 7) flush();
+    }
+    function flush(): void {
+      // consumes `lookups` (at most 8, their indices already in idx locals when W > 1)
+      for (let w = 0; w < W; w++) {
+        const terms = [m.v128.load(accOff + 16 * w, 16, f.get(ap)),
+          ...lookups.map(([off, e]) => m.v128.load(off + 16 * w, 16, W > 1 ? f.get(e) : e))];
+        body.push(m.v128.store(accOff + 16 * w, 16, f.get(ap), addTree((a, c) => m.f32x4.add(a, c), terms)));
+      }
+      lookups.length = 0;
+    }
+    if (lookups.length) flush();
+    return body;
+  };
   const chunk = (blocks: number, nbytes: number, cp: number, xc: number): number => {
     const groups = blocks * nbytes;
     const code: number[] = [m.call(builder, [f.get(xc), i32.const(groups * groupBytes)], binaryen.none)];
-    // acc[o] += Σ T_j[sign byte j of row o]
-    const rowSum = (u: number): number[] => {
-      const body: number[] = [];
-      const lookups: [number, number][] = []; // [table offset, index expression] (expression built per use)
-      let n = 0;
-      for (let b = 0; b < blocks; b++) {
-        for (let k = 0; k < nbytes; k++, n++) {
-          const byte = i32.shl(m.i32.load8_u(b * out * 8 + u * 8 + k, 1, f.get(sp)), i32.const(shift));
-          if (W > 1) body.push(f.set(idx[n % 8]!, byte));
-          lookups.push([L.table + n * groupBytes, W > 1 ? idx[n % 8]! : byte]);
-          if (W > 1 && n % 8 === 7) { flush(); }
-        }
-      }
-      function flush(): void {
-        // consumes `lookups` (at most 8, their indices already in idx locals when W > 1)
-        for (let w = 0; w < W; w++) {
-          const terms = [m.v128.load(u * entry + 16 * w, 16, f.get(ap)),
-            ...lookups.map(([off, e]) => m.v128.load(off + 16 * w, 16, W > 1 ? f.get(e) : e))];
-          body.push(m.v128.store(u * entry + 16 * w, 16, f.get(ap), addTree((a, c) => m.f32x4.add(a, c), terms)));
-        }
-        lookups.length = 0;
-      }
-      if (lookups.length) flush();
-      return body;
-    };
+    const rowSum = (u: number): number[] => rowSumAt(groups, (n) => Math.floor(n / nbytes) * out * 8 + u * 8 + n % nbytes, sp, u * entry);
     const full = Math.floor(out / unroll);
     f.setEnd(sp, () => i32.add(f.get(cp), i32.const(full * unroll * 8)));
     code.push(f.set(ap, i32.const(L.acc)));
@@ -576,7 +584,51 @@ function addGemm(mod: Module, fname: string, spec: OneBitLinearSpec, lanes: numb
     for (let u = 0; u < out % unroll; u++) code.push(...rowSum(u));
     return m.block(null, code);
   };
-  code.push(...chunks(f, spec, L, chunkBytes, entry, chunk));
+  if (signLayout === 'colblock64') code.push(...chunks(f, spec, L, chunkBytes, entry, chunk));
+  else code.push(...lutLayoutChunks());
+
+  /**
+   * The LUT layout: [blocks of LUT_BLOCK_PAIRS sign bytes, tiles of 16 rows, bytes of the block, 16 lanes]
+   * (row r of a tile in lane lutLane(r)). Chunks of `chunkBytes` sign bytes within a block; rows go by
+   * quarter tiles (4 rows: lanes q0, q0 + 2, q0 + 4, q0 + 6 with q0 = 0, 8, 1, 9 for quarters 0–3), then the
+   * rows of a last partial tile one by one.
+   */
+  function lutLayoutChunks(): number[] {
+    const pairs = Math.ceil(inDim / 8);
+    const tiles = Math.ceil(out / LUT_TILE_ROWS);
+    const fullTiles = Math.floor(out / LUT_TILE_ROWS);
+    const bp = f.local(binaryen.i32); // sign bytes of the block
+    const xb = f.local(binaryen.i32); // x'ᵀ of the block
+    const qi = f.local(binaryen.i32);
+    const chunkOf = (np: number, c0: number, n: number): number[] => {
+      const code: number[] = [m.call(builder, [i32.add(f.get(xb), i32.const(c0 * 8 * entry)), i32.const(n * groupBytes)], binaryen.none)];
+      f.setEnd(qi, () => i32.const(4 * fullTiles));
+      code.push(f.countedLoop(qi, i32.const(0), 1, 4 * fullTiles, () => [
+        // sp = bp + tile·np·16 + q0, ap = acc + 4·qi rows
+        f.set(sp, i32.add(f.get(bp), i32.add(i32.mul(i32.shr_u(f.get(qi), i32.const(2)), i32.const(np * 16)),
+          i32.or(i32.shl(i32.and(f.get(qi), i32.const(1)), i32.const(3)), i32.and(i32.shr_u(f.get(qi), i32.const(1)), i32.const(1)))))),
+        f.set(ap, i32.add(i32.const(L.acc), i32.mul(f.get(qi), i32.const(4 * entry)))),
+        ...[0, 1, 2, 3].flatMap((u) => rowSumAt(n, (k) => 16 * (c0 + k) + 2 * u, sp, u * entry)),
+      ]));
+      if (fullTiles < tiles) {
+        code.push(f.set(sp, i32.add(f.get(bp), i32.const(fullTiles * np * 16))), f.set(ap, i32.const(L.acc + fullTiles * LUT_TILE_ROWS * entry)));
+        for (let j = 0; j < out - fullTiles * LUT_TILE_ROWS; j++) code.push(...rowSumAt(n, (k) => 16 * (c0 + k) + lutLane(j), sp, j * entry));
+      }
+      return code;
+    };
+    const blockCode = (np: number): number[] => {
+      const code: number[] = [];
+      for (let c0 = 0; c0 < np; c0 += chunkBytes) code.push(...chunkOf(np, c0, Math.min(chunkBytes, np - c0)));
+      return code;
+    };
+    const full = Math.floor(pairs / LUT_BLOCK_PAIRS);
+    const tail = pairs % LUT_BLOCK_PAIRS;
+    const blockBytes = LUT_BLOCK_PAIRS * tiles * LUT_TILE_ROWS;
+    f.setEnd(bp, () => i32.const(spec.sign + full * blockBytes));
+    const code = [f.set(xb, i32.const(L.xs)), f.countedLoop(bp, i32.const(spec.sign), blockBytes, full, () => blockCode(LUT_BLOCK_PAIRS), [[xb, LUT_BLOCK_PAIRS * 8 * entry]])];
+    if (tail > 0) code.push(f.set(bp, i32.const(spec.sign + full * blockBytes)), f.set(xb, i32.const(L.xs + full * LUT_BLOCK_PAIRS * 8 * entry)), ...blockCode(tail));
+    return code;
+  }
 
   // 4. y[r, o] = acc[o][r]·h[o]·alpha + bias[o] for rows r < nvalid.
   const alpha = Math.fround(spec.alpha);

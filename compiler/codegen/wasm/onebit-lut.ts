@@ -25,19 +25,21 @@
 // Error: measured ~1e-4 relative (L2 over a GEMV) on Gaussian inputs and on the stories260K layers; the
 // tests bound it by 2e-3 against the exact kernel.
 //
-// Several rows of x (GEMM) run the GEMV per row: the tables are rebuilt per row (a few % of the time) and
-// the sign stream (1 bit per weight) is read again from cache.
+// Several rows of x (GEMM, prefill) run the exact kernel's GEMM (onebit-linear.ts: 4 or 8 rows share each
+// table lookup in f32x4 lanes) reading this kernel's sign layout: exact, and 2.5× faster than the LUT GEMV
+// row by row at 16 rows of 4096×4096. So only single rows (decoding) are approximate; the GEMV is exported
+// as `name$lut` for tests and benchmarks.
 //
 // The `relaxed` variant uses i8x16.relaxed_swizzle (indices are always < 16 here, so its result is defined:
 // it skips the engine's out-of-range handling) and f32x4.relaxed_madd; it goes into model.relaxed.wasm, which
 // only engines with relaxed SIMD load (runtime/wasm/backend.ts detects it).
 //
-// Scratch (`lutScratchBytes`): [int8 tables 1 KiB][fp32 tables 2 KiB][x' (in_pad) f32][y_acc (tiles·16) f32];
-// nothing is kept between calls.
+// Scratch (`lutScratchBytes`): the GEMV's [int8 tables 1 KiB][fp32 tables 2 KiB][x' (in_pad) f32]
+// [y_acc (tiles·16) f32], or the GEMM's (onebitScratchBytes); nothing is kept between calls.
 import binaryen from 'binaryen';
 import type { Module } from './module.ts';
 import type { OneBitLinearSpec } from './onebit-linear.ts';
-import { addPostNorm, Fn, signMask, splatMask } from './onebit-linear.ts';
+import { addOneBitGemmLutLayout, addPostNorm, Fn, onebitScratchBytes, signMask, splatMask } from './onebit-linear.ts';
 import { LUT_BLOCK_PAIRS, LUT_TILE_ROWS } from '../../../runtime/wasm/onebit-layout.ts';
 
 export interface OneBitLutSpec extends OneBitLinearSpec {
@@ -61,8 +63,11 @@ if (HI_PAIRS < 1 || LO_PAIRS < 1) throw new Error('LUT table ranges too wide for
 
 /** Scratch bytes a LUT kernel for (in, out) needs (a multiple of 16). */
 export function lutScratchBytes(inDim: number, out: number): number {
-  return TABLE_BYTES + STAGING_BYTES + Math.ceil(inDim / 8) * 32 + Math.ceil(out / LUT_TILE_ROWS) * LUT_TILE_ROWS * 4;
+  return Math.max(gemvScratchBytes(inDim, out), onebitScratchBytes(inDim, out));
 }
+
+const gemvScratchBytes = (inDim: number, out: number): number =>
+  TABLE_BYTES + STAGING_BYTES + Math.ceil(inDim / 8) * 32 + Math.ceil(out / LUT_TILE_ROWS) * LUT_TILE_ROWS * 4;
 
 interface Layout {
   pairs: number;
@@ -105,31 +110,77 @@ interface LowLevel {
 const low = binaryen as unknown as LowLevel;
 
 /**
- * `name(x, y, rows)`: rows of x (in f32 each) → rows of y (out f32 each), one GEMV per row. Exports `name`.
+ * `name(x, y, rows)`: rows of x (in f32 each) → rows of y (out f32 each): one row by the LUT GEMV, more in
+ * blocks of up to 8 rows by the exact GEMM on the same signs (a last block of 5–7 rows padded to 8, of 2–4 to
+ * 4). Exports `name` and `name$lut(x, y, rows)`, the LUT GEMV row by row.
  * `spec.sign` is the offset of the signs in the LUT layout (lutLayoutBytes(out, in) bytes).
  */
 export function addOneBitLut(mod: Module, name: string, spec: OneBitLutSpec): void {
   checkSpec(name, spec);
   const gemv = `${name}$gemv`;
+  const gemm4 = `${name}$gemm4`;
+  const gemm8 = `${name}$gemm8`;
   addGemv(mod, gemv, spec);
+  const { relaxed: _, ...exactSpec } = spec;
+  addOneBitGemmLutLayout(mod, gemm4, exactSpec, 4);
+  addOneBitGemmLutLayout(mod, gemm8, exactSpec, 8);
   const norm = spec.postNormEps !== undefined && spec.out > 0 ? `${name}$postnorm` : undefined;
   if (norm) addPostNorm(mod, norm, spec.out, spec.postNormEps!);
   const { i32 } = mod;
-  const f = new Fn(mod, [binaryen.i32, binaryen.i32, binaryen.i32]);
+  const type = binaryen.createType([binaryen.i32, binaryen.i32, binaryen.i32]);
   const X = 0, Y = 1, ROWS = 2;
+
+  // name$lut: the GEMV row by row
+  {
+    const f = new Fn(mod, [binaryen.i32, binaryen.i32, binaryen.i32]);
+    const loop = f.label('rows');
+    mod.addFunction(`${name}$lut`, type, binaryen.none, f.vars, mod.block(null, [
+      mod.if(i32.le_s(f.get(ROWS), i32.const(0)), mod.return()),
+      mod.loop(loop, mod.block(null, [
+        mod.call(gemv, [f.get(X), f.get(Y)], binaryen.none),
+        ...(norm ? [mod.call(norm, [f.get(Y), i32.const(1)], binaryen.none)] : []),
+        f.bump(X, spec.in * 4),
+        f.bump(Y, spec.out * 4),
+        f.bump(ROWS, -1),
+        mod.br(loop, i32.gt_s(f.get(ROWS), i32.const(0))),
+      ])),
+    ]));
+    mod.addFunctionExport(`${name}$lut`, `${name}$lut`);
+  }
+
+  // name: blocks of 8 rows by the GEMM; a call with one row by the GEMV; a last single row of a longer call
+  // by the GEMM again over the last two rows (the row before is recomputed, exactly), so that only one-row
+  // calls are approximate
+  const f = new Fn(mod, [binaryen.i32, binaryen.i32, binaryen.i32]);
+  const FIRST = f.local(binaryen.i32);
   const loop = f.label('rows');
-  const body = mod.block(null, [
+  const call = (fn: string, rows: number): number => mod.call(fn, [f.get(X), f.get(Y), rows], binaryen.none);
+  const normRows = (y: number, rows: number): number[] => (norm ? [mod.call(norm, [y, rows], binaryen.none)] : []);
+  const back = (ptr: number, bytes: number): number => i32.sub(f.get(ptr), i32.const(bytes));
+  mod.addFunction(name, type, binaryen.none, f.vars, mod.block(null, [
     mod.if(i32.le_s(f.get(ROWS), i32.const(0)), mod.return()),
+    f.set(FIRST, i32.const(1)),
     mod.loop(loop, mod.block(null, [
-      mod.call(gemv, [f.get(X), f.get(Y)], binaryen.none),
-      ...(norm ? [mod.call(norm, [f.get(Y), i32.const(1)], binaryen.none)] : []),
-      f.bump(X, spec.in * 4),
-      f.bump(Y, spec.out * 4),
-      f.bump(ROWS, -1),
+      mod.if(i32.gt_s(f.get(ROWS), i32.const(4)),
+        mod.block(null, [
+          call(gemm8, mod.select(i32.gt_s(f.get(ROWS), i32.const(8)), i32.const(8), f.get(ROWS))),
+          ...normRows(f.get(Y), mod.select(i32.gt_s(f.get(ROWS), i32.const(8)), i32.const(8), f.get(ROWS))),
+        ]),
+        mod.if(i32.gt_s(f.get(ROWS), i32.const(1)),
+          mod.block(null, [call(gemm4, f.get(ROWS)), ...normRows(f.get(Y), f.get(ROWS))]),
+          mod.if(f.get(FIRST),
+            mod.block(null, [mod.call(gemv, [f.get(X), f.get(Y)], binaryen.none), ...normRows(f.get(Y), i32.const(1))]),
+            mod.block(null, [
+              mod.call(gemm4, [back(X, spec.in * 4), back(Y, spec.out * 4), i32.const(2)], binaryen.none),
+              ...normRows(back(Y, spec.out * 4), i32.const(2)),
+            ])))),
+      f.set(FIRST, i32.const(0)),
+      f.bump(X, 8 * spec.in * 4),
+      f.bump(Y, 8 * spec.out * 4),
+      f.bump(ROWS, -8),
       mod.br(loop, i32.gt_s(f.get(ROWS), i32.const(0))),
     ])),
-  ]);
-  mod.addFunction(name, binaryen.createType([binaryen.i32, binaryen.i32, binaryen.i32]), binaryen.none, f.vars, body);
+  ]));
   mod.addFunctionExport(name, name);
 }
 
