@@ -51,8 +51,9 @@ export interface CompileOptions {
   /** Kernels to generate besides the reference ones (default ['wasm', 'webgpu']; [] gives a reference-only bundle). */
   targets?: readonly Target[];
   /**
-   * OneBit kernel of the WASM target per layer: 'exact' (fp32 sums), 'lut' (int8 table lookups, ~1e-4
-   * relative error, faster), or 'auto' (default): lut for layers with in ≥ 256 and out ≥ 256, exact below.
+   * OneBit kernel of the WASM target per layer: 'exact' (fp32 sums), 'lut' (int8 table lookups for one row, ~1e-4
+   * relative error, faster), or 'auto' (default): lut for layers
+   * with out ≥ 512 and in ≥ 64, exact below. Several rows (prefill) run exactly either way.
    */
   kernel?: OneBitKernel;
   /** Progress of long steps (per layer SVID), for a progress bar. */

@@ -20,8 +20,9 @@ export interface CompileOptions {
   /** Kernels to generate besides the reference ones (default: all of TARGETS; `[]` gives a reference-only bundle). */
   targets?: readonly Target[];
   /**
-   * OneBit kernel of the WASM target per layer: 'exact' (fp32 sums), 'lut' (int8 table lookups: faster, ~1e-4
-   * relative error), or 'auto' (default): lut for layers with in ≥ 256 and out ≥ 256, exact below.
+   * OneBit kernel of the WASM target per layer: 'exact' (fp32 sums), 'lut' (int8 table lookups for one row: faster,
+   * ~1e-4 relative error), or 'auto' (default): lut for layers
+   * with out ≥ 512 and in ≥ 64, exact below. Several rows (prefill) run exactly either way.
    */
   kernel?: 'auto' | 'exact' | 'lut';
   /** Progress of long steps (a step finished; each layer going through SVID), e.g. for a progress bar. */
