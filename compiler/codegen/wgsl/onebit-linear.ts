@@ -2,9 +2,10 @@
 // (no affine; biased variance over the output row). Signs are read as u32 words, each row padded to whole
 // words at load (GpuConstantLayout 'onebit-rows32'; bit j of word w is column 32w + j, 1 = −1, as on disk).
 //
-// Without the post-norm, a workgroup of 256 threads computes 8 output rows for one row of x: 32 threads per
-// output row read consecutive words of it (coalesced), each thread adds ±x'ₖ for the 32 columns of a word,
-// and the 32 partial sums are reduced in workgroup memory. The grid is (ceil(out / 8), rows of x), so one
+// Without the post-norm, a workgroup of 256 threads computes 256 / L output rows for one row of x: L threads
+// per output row (one per sign word, up to 32) read consecutive words of it (coalesced), each thread adds
+// ±x'ₖ for the 32 columns of a word, and the L partial sums are reduced in workgroup memory. The grid is
+// (ceil(out · L / 256), rows of x), so one
 // token (GEMV) and a prefill (GEMM) use the same shader. With the post-norm, one workgroup owns a whole row
 // of x (the norm needs every output of the row): each thread computes outputs o ≡ lid (mod 256), then the
 // mean and the variance are reduced in workgroup memory, two passes as in the reference kernel.
@@ -13,8 +14,8 @@ import type { GpuKernelFamily } from './kernel.ts';
 import { describe, f32Literal, ShaderBuilder } from './shader.ts';
 
 const WORKGROUP = 256;
-const LANES = 32; // threads per output row (no post-norm)
-const ROWS_PER_GROUP = WORKGROUP / LANES;
+/** Threads per output row (no post-norm): one per sign word, up to 32. */
+const lanesFor = (words: number): number => Math.min(32, 2 ** Math.ceil(Math.log2(Math.max(1, words))));
 
 export const onebitLinearKernel: GpuKernelFamily = (node, ctx) => {
   if (node.domain !== 'ai.onebitc' || node.op !== 'OneBitLinear') return undefined;
@@ -36,6 +37,8 @@ export const onebitLinearKernel: GpuKernelFamily = (node, ctx) => {
   if (bias) b.storage('bias', 'f32', 'read');
   b.storage('y', 'f32', 'read_write');
   const words = Math.ceil(inDim / 32);
+  const LANES = lanesFor(words);
+  const ROWS_PER_GROUP = WORKGROUP / LANES;
   const full = Math.floor(inDim / 32);
   const tail = inDim % 32;
   b.declare(`
@@ -66,7 +69,7 @@ fn row_dot(o: u32, xrow: u32, first: u32, step: u32) -> f32 {
 fn finish(o: u32, acc: f32) -> f32 {
   return ALPHA * acc * h[o]${bias ? ' + bias[o]' : ''};
 }`);
-  const reduce = (lanes: number, index: string, lane: string) => `
+  const reduce = (lanes: number, index: string, lane: string) => lanes === 1 ? '' : `
 for (var s = ${lanes / 2}u; s > 0u; s >>= 1u) {
   if (${lane} < s) { partial[${index}] += partial[${index} + s]; }
   workgroupBarrier();
