@@ -78,5 +78,5 @@ test('--target js gives a bundle without model.wasm that runs on the reference k
   t.false(Object.keys(manifest.files).includes('model.wasm'));
   const bad = onebitc(MODEL, '-o', out, '--target', 'cuda');
   t.is(bad.code, 1);
-  t.regex(bad.stderr, /unsupported target "cuda". Should be one of: wasm, js/);
+  t.regex(bad.stderr, /unsupported target "cuda". Should be one of: wasm, webgpu, js/);
 });
