@@ -54,7 +54,10 @@ export async function importBuilt<T>(path: string): Promise<T> {
   return (await import(`${pathToFileURL(path).href}?run=${Math.random()}`)) as T;
 }
 
-/** The first line of an error message (bundlers put their own lines around the plugin's). */
+/**
+ * The lines of an error message (bundlers put their own lines around the plugin's), without terminal colour
+ * codes (Vite colours its messages when it thinks the output is a terminal or CI).
+ */
 export function messageLines(e: unknown): string[] {
-  return String(e instanceof Error ? e.message : e).split('\n').filter((l) => l.trim() !== '');
+  return String(e instanceof Error ? e.message : e).replace(/\u001b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim() !== '');
 }
