@@ -101,7 +101,7 @@ const program = new Command('onebitc')
   .option('--no-fp16', 'store full-precision weights as they are')
   .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
   .option('--target <list>', "kernels to generate, comma-separated: 'wasm' (WASM-SIMD) and 'webgpu' (WGSL shaders), or 'js' (reference kernels only)", 'wasm,webgpu')
-  .option('--kernel <kind>', "OneBit kernel of the WASM target: 'exact' (fp32 sums), 'lut' (int8 table lookups: faster, ~1e-4 relative error), or 'auto' (lut for layers with out ≥ 512 and in ≥ 64)", 'auto')
+  .option('--kernel <kind>', "OneBit kernel of the WASM target: 'exact' (fp32 sums), 'lut' (int8 table lookups: faster, ~1e-4 relative error), or 'auto' (lut for layers with out ≥ 512 and in ≥ 128)", 'auto')
   .showHelpAfterError()
   .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string; kernel: string; quantizeHead?: boolean; fp16?: boolean }) => {
     const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the folder to write the bundle to');

@@ -53,7 +53,7 @@ export interface CompileOptions {
   /**
    * OneBit kernel of the WASM target per layer: 'exact' (fp32 sums), 'lut' (int8 table lookups for one row, ~1e-4
    * relative error, faster), or 'auto' (default): lut for layers
-   * with out ≥ 512 and in ≥ 64, exact below. Several rows (prefill) run exactly either way.
+   * with out ≥ 512 and in ≥ 128, exact below. Several rows (prefill) run exactly either way.
    */
   kernel?: OneBitKernel;
   /** Progress of long steps (per layer SVID), for a progress bar. */

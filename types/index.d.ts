@@ -22,7 +22,7 @@ export interface CompileOptions {
   /**
    * OneBit kernel of the WASM target per layer: 'exact' (fp32 sums), 'lut' (int8 table lookups for one row: faster,
    * ~1e-4 relative error), or 'auto' (default): lut for layers
-   * with out ≥ 512 and in ≥ 64, exact below. Several rows (prefill) run exactly either way.
+   * with out ≥ 512 and in ≥ 128, exact below. Several rows (prefill) run exactly either way.
    */
   kernel?: 'auto' | 'exact' | 'lut';
   /** Progress of long steps (a step finished; each layer going through SVID), e.g. for a progress bar. */

@@ -4,14 +4,15 @@ import test from 'ava';
 import { LUT_MIN_IN, LUT_MIN_OUT, ONEBIT_KERNELS, onebitKernelFor } from '../../compiler/codegen/wasm/select-kernels.ts';
 import { ROOT, onebitc, tempDir } from '../helpers/cli.ts';
 
-test('auto: lut for out ≥ 512 and in ≥ 64, exact below; exact and lut are what they say', (t) => {
+test('auto: lut for out ≥ 512 and in ≥ 128, exact below; exact and lut are what they say', (t) => {
   t.deepEqual([...ONEBIT_KERNELS], ['auto', 'exact', 'lut']);
   t.is(LUT_MIN_OUT, 512);
-  t.is(LUT_MIN_IN, 64);
+  t.is(LUT_MIN_IN, 128);
   t.is(onebitKernelFor('auto', 4096, 4096), 'onebit-lut');
-  t.is(onebitKernelFor('auto', 64, 512), 'onebit-lut');
+  t.is(onebitKernelFor('auto', 128, 512), 'onebit-lut');
+  t.is(onebitKernelFor('auto', 64, 512), 'onebit-linear'); // stories260K's LM head, 512×64
   t.is(onebitKernelFor('auto', 4096, 511), 'onebit-linear');
-  t.is(onebitKernelFor('auto', 63, 4096), 'onebit-linear');
+  t.is(onebitKernelFor('auto', 127, 4096), 'onebit-linear');
   t.is(onebitKernelFor('auto', 64, 176), 'onebit-linear'); // stories260K's layers
   t.is(onebitKernelFor('exact', 4096, 4096), 'onebit-linear');
   t.is(onebitKernelFor('lut', 3, 1), 'onebit-lut');

@@ -25,15 +25,16 @@ export type OneBitKernel = (typeof ONEBIT_KERNELS)[number];
 
 /** Smallest out and in for which `auto` picks the LUT kernel. */
 export const LUT_MIN_OUT = 512;
-export const LUT_MIN_IN = 64;
+export const LUT_MIN_IN = 128;
 
 /**
- * The rule of `auto`: the LUT kernel for layers with out ≥ 512 and in ≥ 64, the exact kernel below. Only
+ * The rule of `auto`: the LUT kernel for layers with out ≥ 512 and in ≥ 128, the exact kernel below. Only
  * one-row calls (decoding) differ: several rows run the exact GEMM either way. The LUT GEMV's error (~1e-4
  * relative) is far below the 1-bit quantisation's own at every size; its speed is not: per call it builds
  * tables for all of `in` and sweeps `out` in tiles of 16 rows, which pays off from about 512 outputs
  * (measured one thread: at out 256 the exact GEMV is faster for every in up to 4096 — 0.035 vs 0.044 ms at
- * 256×4096 —, at out 512 the LUT GEMV is 5–10 % faster, at out ≥ 768 20–40 %, at 4096×4096 1.6×).
+ * 256×4096 —, at out 512 the LUT GEMV is 5–10 % faster, at out ≥ 768 20–40 %, at 4096×4096 1.6×; with
+ * fewer than 128 inputs there is nothing to gain: 1.16 vs 1.19 µs at 512×64).
  */
 export function onebitKernelFor(kernel: OneBitKernel, inDim: number, out: number): 'onebit-linear' | 'onebit-lut' {
   if (kernel === 'exact') return 'onebit-linear';
