@@ -9,6 +9,7 @@ import { tensor } from '../../formats/tensor.ts';
 import type { Attributes, KernelContext, KernelTable } from '../kernel.ts';
 import { KernelError, required } from '../kernel.ts';
 import { broadcastIndex, broadcastShapes } from './broadcast.ts';
+import { sliceRange } from './slice-range.ts';
 import {
   copyElements, elementAt, filled, floatValues, fromNumbers, intValues, normalizeAxes, normalizeAxis,
   numberValues, offsetTable, product, reshaped, scalarValue, setElement, showDims, sizeOf, stridedOffsets, stridesOf,
@@ -294,20 +295,10 @@ function slice(inputs: readonly (Tensor | undefined)[], attrs: Attributes, ctx: 
     const d = x.dims[a]!;
     const s = steps[i]!;
     if (s === 0) throw new KernelError(`step for axis ${a} must not be 0`);
-    let b = starts[i]!;
-    let e = ends[i]!;
-    if (b < 0) b += d;
-    if (e < 0) e += d;
-    if (s > 0) {
-      b = Math.min(Math.max(b, 0), d);
-      e = Math.min(Math.max(e, 0), d);
-    } else {
-      b = Math.min(Math.max(b, 0), d - 1);
-      e = Math.min(Math.max(e, -1), d - 1);
-    }
-    first[a] = b;
+    const range = sliceRange(starts[i]!, ends[i]!, s, d);
+    first[a] = range.first;
     step[a] = s;
-    dims[a] = Math.max(0, Math.ceil((e - b) / s));
+    dims[a] = range.count;
   });
   const strides = stridesOf(x.dims);
   const tables = dims.map((d, a) => Float64Array.from({ length: d }, (_, c) => (first[a]! + c * step[a]!) * strides[a]!));

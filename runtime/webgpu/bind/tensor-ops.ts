@@ -8,6 +8,7 @@
 // Slice, an out-of-range index, an empty Split part) returns undefined: the host kernel runs it and
 // raises the error, if any.
 import type { Tensor } from '../../../formats/tensor.ts';
+import { sliceRange } from '../../kernels/slice-range.ts';
 import type { GpuBinder, GpuOperand } from '../binder.ts';
 import { gridBlocks } from './grid.ts';
 
@@ -98,19 +99,9 @@ export function sliceLayout(dims: readonly Maybe[], args: SliceArgs | undefined)
     const s = steps[i]!;
     step[a!] = s;
     if (d === undefined) { out[a!] = undefined; first[a!] = undefined; return; }
-    let b = starts[i]!;
-    let e = ends[i]!;
-    if (b < 0) b += d;
-    if (e < 0) e += d;
-    if (s > 0) {
-      b = Math.min(Math.max(b, 0), d);
-      e = Math.min(Math.max(e, 0), d);
-    } else {
-      b = Math.min(Math.max(b, 0), d - 1);
-      e = Math.min(Math.max(e, -1), d - 1);
-    }
-    first[a!] = b;
-    out[a!] = Math.max(0, Math.ceil((e - b) / s));
+    const range = sliceRange(starts[i]!, ends[i]!, s, d);
+    first[a!] = range.first;
+    out[a!] = range.count;
   });
   const base = add(...first.map((f, k) => mul(f, strides[k])));
   return strided(out, step.map((s, k) => mul(s, strides[k])), { base });
