@@ -3,11 +3,13 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { ExecutionContext } from 'ava';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { compile } from '../../compiler/compile.ts';
 import type { Tensor } from '../../formats/tensor.ts';
 import type { GpuProvider } from '../../runtime/webgpu/device.ts';
 import { tempDir } from './cli.ts';
+import { relativeL2 } from './compare.ts';
 import type { ModelParts } from './onnx-builder.ts';
 import { encodeModel } from './onnx-builder.ts';
 
@@ -67,5 +69,29 @@ export async function runNodeBothWays(node: OnnxTypes.INodeProto, parts: Omit<Mo
     return { gpu, reference: await reference.run(feeds), gpuCalls: new Map(onGpu.gpuCalls) };
   } finally {
     onGpu.dispose();
+  }
+}
+
+/**
+ * Runs every feed set on the bundle's WebGPU and reference backends: output `y` with equal dims, relative L2
+ * ≤ 1e-5, one `kind` dispatch per run, and (with `hostFree`) no node on the host.
+ */
+export async function matchesReference(t: ExecutionContext, dir: string, kind: string, runs: readonly Record<string, Tensor>[], { hostFree = false } = {}): Promise<void> {
+  const gpu = await loadBundle(dir, 'webgpu');
+  const reference = await loadBundle(dir, 'js');
+  try {
+    for (const feeds of runs) {
+      const what = Object.entries(feeds).map(([k, v]) => `${k} [${v.dims}]`).join(', ');
+      const got = (await gpu.run(feeds))['y']!;
+      t.is(gpu.gpuCalls.get(kind), 1, `${what}: ran as '${kind}' (${[...gpu.gpuCalls].join('; ')})`);
+      if (hostFree) t.is(gpu.gpuCalls.get('host'), undefined, `${what}: nothing on the host`);
+      const expected = (await reference.run(feeds))['y']!;
+      t.deepEqual(got.dims, expected.dims, what);
+      const error = relativeL2(got.data as Float32Array, expected.data as Float32Array);
+      t.true(error <= 1e-5, `${what}: relative L2 ${error}`);
+    }
+  } finally {
+    gpu.dispose();
+    reference.dispose();
   }
 }

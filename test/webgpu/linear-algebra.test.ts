@@ -5,10 +5,9 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Tensor } from '../../formats/tensor.ts';
-import { relativeL2 } from '../helpers/compare.ts';
 import type { Dims } from '../helpers/onnx-builder.ts';
 import { randomNormal, valueInfo } from '../helpers/onnx-builder.ts';
-import { compileOnnx, loadBundle } from '../helpers/webgpu.ts';
+import { compileOnnx, matchesReference } from '../helpers/webgpu.ts';
 
 const FLOAT = 1;
 let seed = 1;
@@ -35,22 +34,7 @@ async function check(t: ExecutionContext, c: Case, kind: string, runs: Record<st
     initializers: c.initializers ?? [],
     ...(c.opset ? { opset: c.opset } : {}),
   });
-  const gpu = await loadBundle(dir, 'webgpu');
-  const reference = await loadBundle(dir, 'js');
-  try {
-    for (const feeds of runs) {
-      const what = Object.entries(feeds).map(([k, v]) => `${k} [${v.dims}]`).join(', ');
-      const got = (await gpu.run(feeds))['y']!;
-      t.is(gpu.gpuCalls.get(kind), 1, `${what}: ran as '${kind}' (${[...gpu.gpuCalls].join('; ')})`);
-      const expected = (await reference.run(feeds))['y']!;
-      t.deepEqual(got.dims, expected.dims, what);
-      const error = relativeL2(got.data as Float32Array, expected.data as Float32Array);
-      t.true(error <= 1e-5, `${what}: relative L2 ${error}`);
-    }
-  } finally {
-    gpu.dispose();
-    reference.dispose();
-  }
+  await matchesReference(t, dir, kind, runs);
 }
 
 // ---- MatMul with a constant B [k, n] ----

@@ -6,10 +6,9 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Tensor } from '../../formats/tensor.ts';
-import { relativeL2 } from '../helpers/compare.ts';
 import type { Dims } from '../helpers/onnx-builder.ts';
 import { randomNormal, randomUniform, valueInfo } from '../helpers/onnx-builder.ts';
-import { compileOnnx, loadBundle } from '../helpers/webgpu.ts';
+import { compileOnnx, matchesReference } from '../helpers/webgpu.ts';
 
 const FLOAT = 1;
 let seed = 100;
@@ -39,23 +38,7 @@ async function check(t: ExecutionContext, c: Case, kind: string, xs: Tensor[]): 
     initializers: c.initializers ?? [],
     ...(c.opset ? { opset: c.opset } : {}),
   });
-  const gpu = await loadBundle(dir, 'webgpu');
-  const reference = await loadBundle(dir, 'js');
-  try {
-    for (const x of xs) {
-      const what = `x [${x.dims}]`;
-      const got = (await gpu.run({ x }))['y']!;
-      t.is(gpu.gpuCalls.get(kind), 1, `${what}: ran as '${kind}' (${[...gpu.gpuCalls].join('; ')})`);
-      t.is(gpu.gpuCalls.get('host'), undefined, `${what}: nothing on the host`);
-      const expected = (await reference.run({ x }))['y']!;
-      t.deepEqual(got.dims, expected.dims, what);
-      const error = relativeL2(got.data as Float32Array, expected.data as Float32Array);
-      t.true(error <= 1e-5, `${what}: relative L2 ${error}`);
-    }
-  } finally {
-    gpu.dispose();
-    reference.dispose();
-  }
+  await matchesReference(t, dir, kind, xs.map((x) => ({ x })), { hostFree: true });
 }
 
 // ---- Softmax ----
