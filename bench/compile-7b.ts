@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Tensor } from '../formats/tensor.ts';
 import { formatBytes } from '../compiler/inspect.ts';
+import { note, table } from './report.ts';
 import { STORIES_DIR, writeHfCheckpoint } from '../test/helpers/hf-checkpoint.ts';
 import { randomNormal } from '../test/helpers/onnx-builder.ts';
 
@@ -65,7 +66,7 @@ export async function compile7bShaped(kind: 'llama' | 'bitllama' = 'llama'): Pro
     // a tokenizer makes it a language-model bundle (generate); its vocabulary is not the model's: only ids are used
     await writeHfCheckpoint(join(dir, 'ckpt'), { config, tensors, dtype, tokenizerFrom: STORIES_DIR });
     const largest = VOCAB * HIDDEN * (kind === 'llama' ? 2 : 4);
-    console.log(`\n${kind === 'llama' ? 'LLaMA' : 'OneBit (bitllama)'}-7B-shaped checkpoint (${LAYERS} layers, ${dtype}): written in ${((performance.now() - t0) / 1000).toFixed(1)} s; largest tensor ${formatBytes(largest)}`);
+    note(`\n${kind === 'llama' ? 'LLaMA' : 'OneBit (bitllama)'}-7B-shaped checkpoint (${LAYERS} layers, ${dtype}): written in ${((performance.now() - t0) / 1000).toFixed(1)} s; largest tensor ${formatBytes(largest)}`);
     const script = `
       import { compile } from './compiler/compile.ts';
       const t0 = performance.now();
@@ -74,9 +75,8 @@ export async function compile7bShaped(kind: 'llama' | 'bitllama' = 'llama'): Pro
     const child = spawnSync(process.execPath, ['--import', './scripts/ts-loader.js', '--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (child.status !== 0) throw new Error(`compile failed: ${child.stderr}`);
     const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxRss: number; before: number; after: number };
-    console.log('| compile time | peak RSS | peak RSS ÷ largest tensor | weights before → after |');
-    console.log('|---|---|---|---|');
-    console.log(`| ${r.seconds.toFixed(1)} s | ${formatBytes(r.maxRss)} | ${(r.maxRss / largest).toFixed(2)}× | ${formatBytes(r.before)} → ${formatBytes(r.after)} |`);
+    table(`${kind === 'llama' ? 'LLaMA' : 'OneBit (bitllama)'}-7B-shaped checkpoint compiled`, ['compile time', 'peak RSS', 'peak RSS ÷ largest tensor', 'weights before → after'],
+      [[`${r.seconds.toFixed(1)} s`, formatBytes(r.maxRss), `${(r.maxRss / largest).toFixed(2)}×`, `${formatBytes(r.before)} → ${formatBytes(r.after)}`]]);
     if (kind === 'bitllama') runBundle(join(dir, 'out'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -95,5 +95,5 @@ function runBundle(bundle: string): void {
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   if (child.status !== 0) throw new Error(`the bundle failed to run: ${child.stderr}`);
   const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { load: number; perToken: number; tokens: number; backend: string; maxRss: number };
-  console.log(`bundle run (${r.backend}): loaded in ${r.load.toFixed(1)} s, ${r.tokens} tokens at ${(r.perToken * 1000).toFixed(0)} ms/token, peak RSS ${formatBytes(r.maxRss)}`);
+  note(`bundle run (${r.backend}): loaded in ${r.load.toFixed(1)} s, ${r.tokens} tokens at ${(r.perToken * 1000).toFixed(0)} ms/token, peak RSS ${formatBytes(r.maxRss)}`);
 }

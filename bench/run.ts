@@ -11,6 +11,7 @@ import { formatBytes } from '../compiler/inspect.ts';
 import { compile7bShaped } from './compile-7b.ts';
 import { decodeTables } from './decode.ts';
 import { gemvTables, median } from './gemv.ts';
+import { note, speedup, table, writeResults } from './report.ts';
 
 ortWeb.env.wasm.numThreads = 1;
 
@@ -45,15 +46,14 @@ async function ortRunners(model: Uint8Array, feeds: Record<string, { type: strin
   ];
 }
 
-async function table(title: string, runners: Runner[]): Promise<void> {
+async function timeTable(title: string, runners: Runner[]): Promise<void> {
   const times = new Map<string, number>();
   for (const r of runners) times.set(r.name, await median(r.run));
   const node = times.get('onnxruntime-node fp32')!;
   const web = times.get('onnxruntime-web wasm fp32')!;
-  console.log(`\n${title}`);
-  console.log('| runner | median | ÷ onnxruntime-node | ÷ onnxruntime-web |');
-  console.log('|---|---|---|---|');
-  for (const [name, ms] of times) console.log(`| ${name} | ${ms.toFixed(3)} ms | ${(ms / node).toFixed(2)}× | ${(ms / web).toFixed(2)}× |`);
+  table(title, ['runner', 'median', '÷ onnxruntime-node', '÷ onnxruntime-web'],
+    [...times].map(([name, ms]) => [name, `${ms.toFixed(3)} ms`, `${(ms / node).toFixed(2)}×`, `${(ms / web).toFixed(2)}×`]));
+  for (const [name, ms] of times) speedup(title, 'onnxruntime-node fp32', name, node / ms);
 }
 
 // ---- stories260K, whole model, one prompt ----
@@ -64,14 +64,14 @@ const q = await compileBundle(STORIES, true);
 for (const length of [prompt.length, 64]) {
   const ids = BigInt64Array.from({ length }, (_, i) => BigInt(prompt[i % prompt.length]!));
   const feeds = { input_ids: { data: ids, dims: [1, length] } };
-  await table(`stories260K, 1×${length} tokens, full forward (1 thread)`, [
+  await timeTable(`stories260K, 1×${length} tokens, full forward (1 thread)`, [
     ...(await ortRunners(readFileSync(STORIES), { input_ids: { type: 'int64', ...feeds.input_ids } })),
     await onebitRunner('onebitc --no-quantize, wasm', fp.dir, feeds),
     await onebitRunner('onebitc 1-bit, wasm', q.dir, feeds),
     await onebitRunner('onebitc 1-bit, js reference kernels', q.dir, feeds, 'js'),
   ]);
 }
-console.log(`\nstories260K weights: ${formatBytes(fp.bytes)} fp32 → ${formatBytes(q.bytes)} with OneBit linears`);
+note(`\nstories260K weights: ${formatBytes(fp.bytes)} fp32 → ${formatBytes(q.bytes)} with OneBit linears`);
 await decodeTables();
 
 // ---- one Linear, one token (GEMV) and a small batch (GEMM) ----
@@ -80,3 +80,5 @@ await gemvTables();
 // ---- compiling a LLaMA-7B-shaped checkpoint: time and peak memory ----
 await compile7bShaped('llama');
 await compile7bShaped('bitllama');
+
+console.log(`\nwritten: ${writeResults(new URL('results/', import.meta.url).pathname).join(', ')}`);
