@@ -14,6 +14,8 @@ export interface LanguageModel {
   readonly backend?: string;
   /** Frees a tensor kept on the device by run() (keepOnDevice). */
   release?(t: Tensor | Feed): void;
+  /** A one-call-per-token decoder with its own KV cache (model.wasm's fused decode step), when the model has one for maxContext. */
+  fusedDecoder?(maxContext: number): FusedDecoder | undefined;
   /** Facts about the model from the compiler (e.g. the context it was trained for), when the plan has them. */
   readonly metadata?: LanguageModelMeta | undefined;
 }
@@ -24,6 +26,13 @@ export interface RunOptions {
   readonly keepOnDevice?: readonly string[];
   /** Read back only the last row of this output, or only its topK largest entries (the rest −∞). */
   readonly lastRow?: { readonly output: string; readonly topK?: number | undefined };
+}
+
+/** Runs tokens at positions start, start + 1, … over a KV cache it keeps; returns the last logits (a view, valid until the next run). */
+export interface FusedDecoder {
+  /** The session whose context the cache holds (another one re-runs its context first). */
+  owner: unknown;
+  run(ids: ArrayLike<number>, start: number): Float32Array;
 }
 
 export interface LanguageModelMeta {
@@ -99,6 +108,8 @@ export class DecodeSession {
   /** The KV cache, preallocated for maxContext tokens: [kv_heads, position, head_dim] per cache input. */
   private readonly cacheBuffers: Map<string, Float32Array>;
   private count = 0;
+  /** The model's fused decode step, used instead of run() for append(). */
+  private readonly fused: FusedDecoder | undefined;
   /** WebGPU: presents stay on the GPU and are fed back as the next step's past. */
   private readonly onDevice: boolean;
   private readonly candidates: number | undefined;
@@ -140,6 +151,7 @@ export class DecodeSession {
     this.mode = cache.length ? 'cache' : 'recompute';
     this.candidates = options.candidates;
     this.onDevice = model.backend === 'webgpu' && typeof model.release === 'function' && cache.every((c) => c.input.dtype === 'float32');
+    this.fused = this.mode === 'cache' && !this.onDevice ? model.fusedDecoder?.(maxContext) : undefined;
     this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32' && !this.onDevice).map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
 
     this.ids = intArray(idsSpec, maxContext);
@@ -156,6 +168,11 @@ export class DecodeSession {
       else for (let i = 0; i < maxContext; i++) p[i] = i;
       this.positions = p;
     }
+  }
+
+  /** append() runs the model's fused decode step (one WASM call per token) rather than the graph. */
+  get usesFusedStep(): boolean {
+    return this.fused !== undefined;
   }
 
   /** Tokens in the context. */
@@ -184,6 +201,7 @@ export class DecodeSession {
     const total = this.count + ids.length;
     this.checkContext(total);
     this.write(this.ids, this.count, ids);
+    if (this.fused) return this.appendFused(ids, total);
     const start = this.mode === 'cache' ? this.count : 0;
     const feeds = this.feeds(this.ids.subarray(start, total), start, this.mode === 'cache' ? this.pastFeeds() : undefined);
     const out = await this.model.run(feeds, this.onDevice ? this.deviceOptions() : undefined);
@@ -209,6 +227,16 @@ export class DecodeSession {
     const empty = this.mode === 'cache' ? new Map(this.cache.map((c) => [c.input.name, c.empty])) : undefined;
     const out = await this.model.run(this.feeds(buffer, 0, empty));
     return this.rows(out, ids.length);
+  }
+
+  private appendFused(ids: readonly number[], total: number): Float32Array {
+    const fused = this.fused!;
+    // The cache is the model's: when another session used it since, this context runs again first.
+    if (fused.owner !== this && this.count > 0) fused.run(this.tokens, 0);
+    fused.owner = this;
+    const logits = fused.run(ids, this.count);
+    this.count = total;
+    return logits;
   }
 
   private checkContext(total: number): void {
