@@ -89,12 +89,11 @@ export class Model {
   }
 
   /**
-   * model.wasm's fused decode step (WASM backend, bundles of LLaMA-family checkpoints) when its KV cache holds
-   * `maxContext` tokens: DecodeSession decodes through it instead of run(). undefined otherwise.
+   * model.wasm's fused decode step (WASM backend, bundles of LLaMA-family checkpoints): DecodeSession decodes
+   * through it instead of run() when its context fits the step's KV cache. undefined otherwise.
    */
-  fusedDecoder(maxContext: number): WasmDecodeStep | undefined {
-    const step = this.wasm?.decodeStep;
-    return step && maxContext <= step.contextLength ? step : undefined;
+  fusedDecoder(): WasmDecodeStep | undefined {
+    return this.wasm?.decodeStep;
   }
 
   /** WebAssembly features of the loaded kernels: 'relaxed-simd' when model.relaxed.wasm runs (WASM backend only). */

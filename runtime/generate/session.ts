@@ -14,8 +14,8 @@ export interface LanguageModel {
   readonly backend?: string;
   /** Frees a tensor kept on the device by run() (keepOnDevice). */
   release?(t: Tensor | Feed): void;
-  /** A one-call-per-token decoder with its own KV cache (model.wasm's fused decode step), when the model has one for maxContext. */
-  fusedDecoder?(maxContext: number): FusedDecoder | undefined;
+  /** A one-call-per-token decoder with its own KV cache (model.wasm's fused decode step), when the model has one. */
+  fusedDecoder?(): FusedDecoder | undefined;
   /** Facts about the model from the compiler (e.g. the context it was trained for), when the plan has them. */
   readonly metadata?: LanguageModelMeta | undefined;
 }
@@ -30,6 +30,8 @@ export interface RunOptions {
 
 /** Runs tokens at positions start, start + 1, … over a KV cache it keeps; returns the last logits (a view, valid until the next run). */
 export interface FusedDecoder {
+  /** Longest context its cache holds. */
+  readonly contextLength: number;
   /** The session whose context the cache holds (another one re-runs its context first). */
   owner: unknown;
   run(ids: ArrayLike<number>, start: number): Float32Array;
@@ -48,7 +50,7 @@ export interface DecodeSessionOptions {
    * only those are read back; the other entries of the returned row are −∞.
    */
   candidates?: number;
-  /** Default: `meta.maxContext`, then `model.metadata.maxContext`, then 2048. */
+  /** Default: `meta.maxContext`, then `model.metadata.maxContext`, then the fused decode step's cache, then 2048. */
   maxContext?: number;
   meta?: LanguageModelMeta;
 }
@@ -115,7 +117,8 @@ export class DecodeSession {
   private readonly candidates: number | undefined;
 
   constructor(private readonly model: LanguageModel, options: DecodeSessionOptions = {}) {
-    const maxContext = options.maxContext ?? options.meta?.maxContext ?? model.metadata?.maxContext ?? DEFAULT_MAX_CONTEXT;
+    const fused = model.fusedDecoder?.();
+    const maxContext = options.maxContext ?? options.meta?.maxContext ?? model.metadata?.maxContext ?? fused?.contextLength ?? DEFAULT_MAX_CONTEXT;
     if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
     this.maxContext = maxContext;
     const idsSpec = model.inputs.find((s) => s.name === 'input_ids');
@@ -151,7 +154,7 @@ export class DecodeSession {
     this.mode = cache.length ? 'cache' : 'recompute';
     this.candidates = options.candidates;
     this.onDevice = model.backend === 'webgpu' && typeof model.release === 'function' && cache.every((c) => c.input.dtype === 'float32');
-    this.fused = this.mode === 'cache' && !this.onDevice ? model.fusedDecoder?.(maxContext) : undefined;
+    this.fused = this.mode === 'cache' && !this.onDevice && fused && maxContext <= fused.contextLength ? fused : undefined;
     this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32' && !this.onDevice).map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
 
     this.ids = intArray(idsSpec, maxContext);
