@@ -55,7 +55,7 @@ async function checkpoint(architecture: 'LlamaForCausalLM' | 'MistralForCausalLM
 const cases: [string, () => Promise<string>, Omit<CompileOptions, 'output'>, number][] = [
   ['LLaMA GQA, 1-bit, exact kernel', () => checkpoint('LlamaForCausalLM'), { kernel: 'exact' }, 1e-5],
   // the LUT GEMV quantises its input to int8 tables: folding the norm weight into g moves values across rounding steps
-  ['LLaMA GQA, 1-bit, LUT kernel', () => checkpoint('LlamaForCausalLM'), { kernel: 'lut' }, 5e-3],
+  ['LLaMA GQA, 1-bit, LUT kernel', () => checkpoint('LlamaForCausalLM'), { kernel: 'lut' }, 2e-3],
   ['LLaMA GQA, --no-quantize', () => checkpoint('LlamaForCausalLM'), { quantize: false }, 1e-5],
   ['Mistral, sliding window of 6 over 40 positions, 1-bit', () => checkpoint('MistralForCausalLM', { sliding_window: 6 }), { kernel: 'exact' }, 1e-5],
   ['Qwen2 (q/k/v bias), 1-bit', () => checkpoint('Qwen2ForCausalLM'), { kernel: 'exact' }, 1e-5],

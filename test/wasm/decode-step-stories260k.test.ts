@@ -20,6 +20,18 @@ let fp: Promise<LoadedBundle> | undefined;
 const oneBitBundle = () => (onebit ??= compileAndLoad(STORIES_DIR));
 const fpBundle = () => (fp ??= compileAndLoad(STORIES_DIR, { quantize: false }));
 
+/** Exports of the bundle's model.wasm. */
+const exportsOf = (dir: string) => WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(dir, 'model.wasm')))).map((e) => e.name);
+
+test.serial('1-bit: q, k, v, gate and up of every layer get a kernel copy reading g ⊙ norm weight; --no-quantize keeps the weighted norm', async (t) => {
+  const folded = (await oneBitBundle()).dir;
+  const plain = (await fpBundle()).dir;
+  t.is(exportsOf(folded).filter((n) => /^onebit_linear_\d+_folded$/.test(n)).length, 5 * 5);
+  t.true(exportsOf(folded).includes('decode_step'));
+  t.is(exportsOf(plain).filter((n) => n.endsWith('_folded')).length, 0);
+  t.true(exportsOf(plain).includes('decode_step'));
+});
+
 for (const [name, bundle] of [['1-bit', oneBitBundle], ['--no-quantize', fpBundle]] as const) {
   test.serial(`${name}: the fused step's logits equal the graph path's at each of 64 steps, same greedy tokens, one decode-step call per token`, async (t) => {
     const { model } = await bundle();
