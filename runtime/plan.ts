@@ -68,7 +68,7 @@ export interface WasmPlan {
 
 /**
  * `fn(token, pos)` runs one token through the whole model inside model.wasm: embedding, every layer with its
- * KV cache in linear memory (capacity `contextLength` positions), the LM head into `logits`. Returns 0, or 1
+ * KV cache in linear memory (capacity `contextLength` positions: max_position_embeddings, capped), the LM head into `logits`. Returns 0, or 1
  * for a token outside the vocabulary, 2 for a position outside the cache. Its memory region lies below
  * arenaBase; the runtime fills the parts computed at load (`folded`, `rope`) before the first step.
  */

@@ -50,7 +50,7 @@ export interface DecodeSessionOptions {
    * only those are read back; the other entries of the returned row are −∞.
    */
   candidates?: number;
-  /** Default: `meta.maxContext`, then `model.metadata.maxContext`, then the fused decode step's cache, then 2048. */
+  /** Default: `meta.maxContext`, then `model.metadata.maxContext`, then 2048. */
   maxContext?: number;
   meta?: LanguageModelMeta;
 }
@@ -110,15 +110,14 @@ export class DecodeSession {
   /** The KV cache, preallocated for maxContext tokens: [kv_heads, position, head_dim] per cache input. */
   private readonly cacheBuffers: Map<string, Float32Array>;
   private count = 0;
-  /** The model's fused decode step, used instead of run() for append(). */
-  private readonly fused: FusedDecoder | undefined;
+  /** The model's fused decode step, used instead of run() for append() while the context fits its cache. */
+  private fused: FusedDecoder | undefined;
   /** WebGPU: presents stay on the GPU and are fed back as the next step's past. */
   private readonly onDevice: boolean;
   private readonly candidates: number | undefined;
 
   constructor(private readonly model: LanguageModel, options: DecodeSessionOptions = {}) {
-    const fused = model.fusedDecoder?.();
-    const maxContext = options.maxContext ?? options.meta?.maxContext ?? model.metadata?.maxContext ?? fused?.contextLength ?? DEFAULT_MAX_CONTEXT;
+    const maxContext = options.maxContext ?? options.meta?.maxContext ?? model.metadata?.maxContext ?? DEFAULT_MAX_CONTEXT;
     if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
     this.maxContext = maxContext;
     const idsSpec = model.inputs.find((s) => s.name === 'input_ids');
@@ -154,7 +153,7 @@ export class DecodeSession {
     this.mode = cache.length ? 'cache' : 'recompute';
     this.candidates = options.candidates;
     this.onDevice = model.backend === 'webgpu' && typeof model.release === 'function' && cache.every((c) => c.input.dtype === 'float32');
-    this.fused = this.mode === 'cache' && !this.onDevice && fused && maxContext <= fused.contextLength ? fused : undefined;
+    this.fused = this.mode === 'cache' && !this.onDevice ? model.fusedDecoder?.() : undefined;
     this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32' && !this.onDevice).map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
 
     this.ids = intArray(idsSpec, maxContext);
@@ -204,8 +203,13 @@ export class DecodeSession {
     const total = this.count + ids.length;
     this.checkContext(total);
     this.write(this.ids, this.count, ids);
-    if (this.fused) return this.appendFused(ids, total);
-    const start = this.mode === 'cache' ? this.count : 0;
+    let start = this.mode === 'cache' ? this.count : 0;
+    if (this.fused) {
+      if (total <= this.fused.contextLength) return this.appendFused(ids, total);
+      // Beyond the step's cache: the whole context runs through the graph once, then its own cache goes on.
+      this.fused = undefined;
+      start = 0;
+    }
     const feeds = this.feeds(this.ids.subarray(start, total), start, this.mode === 'cache' ? this.pastFeeds() : undefined);
     const out = await this.model.run(feeds, this.onDevice ? this.deviceOptions() : undefined);
     if (this.mode === 'cache') {

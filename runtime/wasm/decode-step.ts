@@ -57,7 +57,7 @@ export class WasmDecodeStep {
    */
   run(ids: ArrayLike<number>, start: number): Float32Array {
     if (start + ids.length > this.contextLength) {
-      throw new Error(`context of ${start + ids.length} tokens exceeds the decode step's KV cache of ${this.contextLength} positions (the model's max_position_embeddings)`);
+      throw new Error(`context of ${start + ids.length} tokens exceeds the decode step's KV cache of ${this.contextLength} positions`);
     }
     for (let i = 0; i < ids.length; i++) {
       const status = this.step(ids[i]!, start + i);

@@ -9,6 +9,7 @@ import { tempDir } from '../helpers/cli.ts';
 import { STORIES_DIR, writeHfCheckpoint } from '../helpers/hf-checkpoint.ts';
 import { randomNormal } from '../helpers/onnx-builder.ts';
 import type { CompileOptions } from '../../compiler/compile.ts';
+import { DECODE_MAX_POSITIONS } from '../../compiler/codegen/wasm/decode-step.ts';
 import { compileAndLoad, decodeBoth } from './decode-step-helpers.ts';
 
 const H = 128;
@@ -72,3 +73,8 @@ for (const [name, write, options, tolerance] of cases) {
     t.deepEqual([...r.calls.at(-1)!], [['decode-step', 1]]);
   });
 }
+
+test.serial('a long max_position_embeddings: the step caches DECODE_MAX_POSITIONS positions (allocated at every load); the session goes on through the graph beyond', async (t) => {
+  const { model } = await compileAndLoad(await checkpoint('LlamaForCausalLM', { max_position_embeddings: 1 << 20 }), { quantize: false });
+  t.is(model.fusedDecoder()!.contextLength, DECODE_MAX_POSITIONS);
+});

@@ -47,7 +47,7 @@ for (const [name, bundle] of [['1-bit', oneBitBundle], ['--no-quantize', fpBundl
 
 test.serial('--no-quantize: the fused step reproduces reference_logits.bin at every prompt position and the reference greedy continuation', async (t) => {
   const { model } = await fpBundle();
-  const session = new DecodeSession(model);
+  const session = new DecodeSession(model, { maxContext: CONTEXT });
   t.true(session.usesFusedStep);
   let worst = 0;
   let logits: Float32Array = new Float32Array(0);
@@ -70,17 +70,26 @@ test.serial('--no-quantize: the fused step reproduces reference_logits.bin at ev
   t.deepEqual([...model.wasmCalls], [['decode-step', 1]]);
 });
 
-test.serial('the cache holds max_position_embeddings tokens: a longer context is a clear error, a session asking for more runs the graph', async (t) => {
+test.serial('the cache holds max_position_embeddings tokens: the step refuses more clearly; a session goes on through the graph, and stops at its maxContext', async (t) => {
   const { model } = await oneBitBundle();
   const step = model.fusedDecoder()!;
   t.is(step.contextLength, CONTEXT);
   t.throws(() => step.run([1, 2, 3], CONTEXT - 2), { message: /context of 513 tokens exceeds the decode step's KV cache of 512 positions/ });
-  const bigger = new DecodeSession(model, { maxContext: CONTEXT + 1 });
-  t.false(bigger.usesFusedStep);
-  const session = new DecodeSession(model);
-  await session.append(Array.from({ length: CONTEXT }, (_, i) => (i % 100) + 3));
-  await t.throwsAsync(session.append([5]), { message: /context of 513 tokens exceeds the maximum 512/ });
   t.throws(() => step.run([VOCAB], 0), { message: /token id 512 is not in the vocabulary/ });
+  const ids = Array.from({ length: CONTEXT }, (_, i) => ((i * 37) % 500) + 3);
+  const session = new DecodeSession(model, { maxContext: CONTEXT + 8 });
+  const graph = new DecodeSession(graphOnly(model), { maxContext: CONTEXT + 8 });
+  t.true(relativeL2((await session.append(ids)).slice(), await graph.append(ids)) <= 1e-5);
+  t.true(session.usesFusedStep);
+  // position 512: past the step's cache, the session recomputes its context through the graph once and goes on there
+  for (const id of [7, 8, 9]) {
+    const a = (await session.append([id])).slice();
+    t.true(relativeL2(a, await graph.append([id])) <= 1e-5);
+  }
+  t.false(session.usesFusedStep);
+  t.is(model.wasmCalls.get('decode-step'), undefined);
+  await session.append([1, 2, 3, 4, 5]);
+  await t.throwsAsync(session.append([5]), { message: /context of 521 tokens exceeds the maximum 520/ });
 });
 
 test.serial('two sessions on one model take turns with the one cache: each gets the logits it would get alone', async (t) => {

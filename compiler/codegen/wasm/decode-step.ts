@@ -9,7 +9,8 @@
 // Projections, norms and the head call the graph's own kernels (one row); a projection that is not OneBit
 // (--no-quantize, --keep) reads the weighted norm computed by the graph's RMSNorm kernel instead.
 // Memory (planned here once, all pointers constants): folded g vectors, the step's activations, the RoPE
-// tables and the KV cache [layer][key|value][position, kvHeads, headDim] for contextLength positions.
+// tables and the KV cache [layer][key|value][position, kvHeads, headDim] for max_position_embeddings positions
+// (at most DECODE_MAX_POSITIONS and DECODE_MAX_CACHE_BYTES).
 import type { WasmCall, WasmDecodePlan } from '../../../runtime/plan.ts';
 import type { DecoderSpec } from '../../ir/decoder-spec.ts';
 import { addAttention, addResidual, addRope, addSiluMul } from './decode-kernels.ts';
@@ -20,6 +21,9 @@ import { addRmsNorm, addSoftmaxLastAxis } from './normalize.ts';
 import type { KernelChoice } from './select-kernels.ts';
 
 export const DECODE_STEP = 'decode_step';
+/** Most positions the step's KV cache holds, and most bytes it may take (it is allocated at every load). */
+export const DECODE_MAX_POSITIONS = 4096;
+export const DECODE_MAX_CACHE_BYTES = 1 << 30;
 const PROJECTION_KINDS = new Set(['onebit-linear', 'onebit-lut', 'matmul-const']);
 
 /** The step's memory and what it calls, as planned before the kernels are built. */
@@ -63,7 +67,11 @@ export function planDecodeStep(spec: DecoderSpec, choices: ReadonlyMap<string, K
       }
     }
   }
-  const { hidden: H, intermediate: I, heads, kvHeads, headDim: d, contextLength: C } = spec;
+  const { hidden: H, intermediate: I, heads, kvHeads, headDim: d } = spec;
+  // Longer contexts go on through the graph path (DecodeSession switches when the cache is full).
+  const perPosition = spec.layers.length * 2 * kvHeads * d * 4;
+  const C = Math.min(spec.contextLength, DECODE_MAX_POSITIONS, Math.floor(DECODE_MAX_CACHE_BYTES / perPosition));
+  if (C < 1) return undefined;
   const half = d / 2;
   const layout = {
     x: f32(H), xn: f32(H), xw: f32(H), q: f32(heads * d), ctx: f32(heads * d), t: f32(H), gate: f32(I), up: f32(I), scores: f32(C),
@@ -131,7 +139,7 @@ export function emitDecodeStep(mod: Module, layout: DecodeLayout, calls: Readonl
   const cacheRow = (base: number): Expr => m.i32.add(c(base), m.i32.mul(m.local.get(POS, binaryen.i32), c(rowBytes)));
   const body: Expr[] = [
     m.if(m.i32.ge_u(m.local.get(TOKEN, binaryen.i32), c(spec.vocab)), m.return(c(1))),
-    m.if(m.i32.ge_u(m.local.get(POS, binaryen.i32), c(spec.contextLength)), m.return(c(2))),
+    m.if(m.i32.ge_u(m.local.get(POS, binaryen.i32), c(layout.plan.contextLength)), m.return(c(2))),
     m.memory.copy(c(layout.x), m.i32.add(c(calls[spec.embed]!.constants[0]!), m.i32.mul(m.local.get(TOKEN, binaryen.i32), c(H * 4))), c(H * 4)),
   ];
   spec.layers.forEach((l, i) => {
