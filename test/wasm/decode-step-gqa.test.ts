@@ -1,5 +1,5 @@
 // The fused decode step on small random checkpoints shaped like the big ones: grouped-query attention
-// (8 query heads over 2 kv heads, head_dim 16), norm weights away from 1 (so folding them into g matters),
+// (8 query heads over 2 kv heads, head_dim 16 or 128), norm weights away from 1 (so folding them into g matters),
 // untied head; LLaMA 1-bit with the exact and the LUT kernel, --no-quantize, Mistral's sliding window and
 // Qwen2's q/k/v biases. Oracle: the same bundle's per-node graph path with the KV cache, step by step.
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ const VOCAB = 512;
 const LAYERS = 2;
 const PROMPT = [1, 300, 42, 7, 411, 99, 256, 3, 18, 77];
 
-async function checkpoint(architecture: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM', extra: object = {}): Promise<string> {
+async function checkpoint(architecture: 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM', extra: object = {}, d = H / HEADS): Promise<string> {
   const dir = join(tempDir('decode-step-gqa'), 'hf');
   let seed = 1;
   const f32 = (dims: number[], std: number, mean = 0): Tensor => {
@@ -29,7 +29,6 @@ async function checkpoint(architecture: 'LlamaForCausalLM' | 'MistralForCausalLM
     return { dtype: 'float32', dims, data } as Tensor;
   };
   const tensors: Record<string, Tensor> = { 'model.embed_tokens.weight': f32([VOCAB, H], 1) };
-  const d = H / HEADS;
   for (let l = 0; l < LAYERS; l++) {
     const p = `model.layers.${l}`;
     for (const [name, out, inDim] of [['self_attn.q_proj', HEADS * d, H], ['self_attn.k_proj', KV_HEADS * d, H], ['self_attn.v_proj', KV_HEADS * d, H],
@@ -45,7 +44,7 @@ async function checkpoint(architecture: 'LlamaForCausalLM' | 'MistralForCausalLM
   await writeHfCheckpoint(dir, {
     config: {
       architectures: [architecture], model_type: architecture.replace('ForCausalLM', '').toLowerCase(), hidden_size: H, intermediate_size: I,
-      num_hidden_layers: LAYERS, num_attention_heads: HEADS, num_key_value_heads: KV_HEADS, vocab_size: VOCAB, max_position_embeddings: 128,
+      num_hidden_layers: LAYERS, num_attention_heads: HEADS, num_key_value_heads: KV_HEADS, head_dim: d, vocab_size: VOCAB, max_position_embeddings: 128,
       rms_norm_eps: 1e-6, rope_theta: 10000, tie_word_embeddings: false, hidden_act: 'silu', bos_token_id: 1, eos_token_id: 2, ...extra,
     },
     tensors, tokenizerFrom: STORIES_DIR,
@@ -58,6 +57,8 @@ const cases: [string, () => Promise<string>, Omit<CompileOptions, 'output'>, num
   // the LUT GEMV quantises its input to int8 tables: folding the norm weight into g moves values across rounding steps
   ['LLaMA GQA, 1-bit, LUT kernel', () => checkpoint('LlamaForCausalLM'), { kernel: 'lut' }, 2e-3],
   ['LLaMA GQA, --no-quantize', () => checkpoint('LlamaForCausalLM'), { quantize: false }, 1e-5],
+  // head_dim 128 as LLaMA-7B's: more than 16 vectors per head, so attention keeps q and the output in memory
+  ['LLaMA GQA, head_dim 128, 1-bit', () => checkpoint('LlamaForCausalLM', {}, 128), { kernel: 'exact' }, 1e-5],
   ['Mistral, sliding window of 6 over 40 positions, 1-bit', () => checkpoint('MistralForCausalLM', { sliding_window: 6 }), { kernel: 'exact' }, 1e-5],
   ['Qwen2 (q/k/v bias), 1-bit', () => checkpoint('Qwen2ForCausalLM'), { kernel: 'exact' }, 1e-5],
   ['Qwen2 (q/k/v bias), --no-quantize', () => checkpoint('Qwen2ForCausalLM'), { quantize: false }, 1e-5],
@@ -74,7 +75,7 @@ for (const [name, write, options, tolerance] of cases) {
   });
 }
 
-test.serial('a long max_position_embeddings: the step caches DECODE_MAX_POSITIONS positions (allocated at every load); the session goes on through the graph beyond', async (t) => {
+test.serial('a long max_position_embeddings: the step caches at most DECODE_MAX_POSITIONS positions (its cache is allocated at every load)', async (t) => {
   const { model } = await compileAndLoad(await checkpoint('LlamaForCausalLM', { max_position_embeddings: 1 << 20 }), { quantize: false });
   t.is(model.fusedDecoder()!.contextLength, DECODE_MAX_POSITIONS);
 });

@@ -77,6 +77,8 @@ export function addAttention(mod: Module, name: string, spec: AttentionSpec): vo
   const groups = heads / kvHeads;
   const rowBytes = kvHeads * d * 4;
   const vectors = d / 4;
+  // Up to 16 vectors per head, q and the output accumulate in locals (registers) rather than memory.
+  const held = vectors <= 16;
   const fb = new FunctionBuilder(mod, [i32, i32, i32, i32, i32]);
   const [Q, K, V, OUT, POS] = [0, 1, 2, 3, 4];
   const h = fb.local(i32);
@@ -87,18 +89,35 @@ export function addAttention(mod: Module, name: string, spec: AttentionSpec): vo
   const j = fb.local(i32);
   const row = fb.local(i32);
   const p = fb.local(v128);
-  const acc = [0, 1, 2, 3].map(() => fb.local(v128));
+  const qs = held ? Array.from({ length: vectors }, () => fb.local(v128)) : [];
+  const os = held ? Array.from({ length: vectors }, () => fb.local(v128)) : [];
+  const accs = Array.from({ length: Math.min(4, vectors) }, () => fb.local(v128));
   const end = (): Expr => m.i32.add(fb.get(POS), m.i32.const(1));
   const score = (): Expr => m.i32.add(m.i32.const(spec.scores), m.i32.shl(fb.get(j), m.i32.const(2)));
-  // q_h·k_j: the head's vectors spread over four accumulators
+  const q = (t: number): Expr => (held ? fb.get(qs[t]!) : m.v128.load(16 * t, 4, fb.get(qh)));
+  const combined = (): Expr => {
+    let level = accs.map((a) => fb.get(a));
+    while (level.length > 1) level = Array.from({ length: Math.ceil(level.length / 2) }, (_, i) => (level[2 * i + 1] === undefined ? level[2 * i]! : m.f32x4.add(level[2 * i]!, level[2 * i + 1]!)));
+    return level[0]!;
+  };
+  // scores_j = (q_h·k_j)·scale: the head's vectors spread over up to four accumulators
   const dot: Expr[] = [
-    ...acc.map((a) => fb.set(a, f32Splat(m, 0))),
-    ...Array.from({ length: vectors }, (_, t) => fb.set(acc[t % 4]!, m.f32x4.add(fb.get(acc[t % 4]!),
-      m.f32x4.mul(m.v128.load(16 * t, 4, fb.get(qh)), m.v128.load(16 * t, 4, fb.get(row)))))),
-    fb.set(acc[0]!, m.f32x4.add(m.f32x4.add(fb.get(acc[0]!), fb.get(acc[1]!)), m.f32x4.add(fb.get(acc[2]!), fb.get(acc[3]!)))),
-    m.f32.store(0, 4, score(), m.f32.mul(horizontalSum(fb, acc[0]!), m.f32.const(spec.scale))),
+    ...Array.from({ length: vectors }, (_, t) => {
+      const term = m.f32x4.mul(q(t), m.v128.load(16 * t, 4, fb.get(row)));
+      const a = accs[t % accs.length]!;
+      return fb.set(a, t < accs.length ? term : m.f32x4.add(fb.get(a), term));
+    }),
+    fb.set(accs[0]!, combined()),
+    m.f32.store(0, 4, score(), m.f32.mul(horizontalSum(fb, accs[0]!), m.f32.const(spec.scale))),
   ];
+  // out_h += p_j · v_j
+  const accumulate: Expr[] = Array.from({ length: vectors }, (_, t) => {
+    const term = m.f32x4.mul(fb.get(p), m.v128.load(16 * t, 4, fb.get(row)));
+    return held ? fb.set(os[t]!, m.f32x4.add(fb.get(os[t]!), term))
+      : m.v128.store(16 * t, 4, fb.get(oh), m.f32x4.add(m.v128.load(16 * t, 4, fb.get(oh)), term));
+  });
   const window = spec.slidingWindow;
+  const scoresFrom = (): Expr => m.i32.add(m.i32.const(spec.scores), m.i32.shl(fb.get(start), m.i32.const(2)));
   fb.finish(name, binaryen.none, [
     fb.set(start, window === undefined ? m.i32.const(0)
       : m.select(m.i32.gt_s(fb.get(POS), m.i32.const(window - 1)), m.i32.sub(fb.get(POS), m.i32.const(window - 1)), m.i32.const(0))),
@@ -106,19 +125,19 @@ export function addAttention(mod: Module, name: string, spec: AttentionSpec): vo
       fb.set(qh, m.i32.add(fb.get(Q), m.i32.mul(fb.get(h), m.i32.const(d * 4)))),
       fb.set(oh, m.i32.add(fb.get(OUT), m.i32.mul(fb.get(h), m.i32.const(d * 4)))),
       fb.set(kv, m.i32.mul(m.i32.div_u(fb.get(h), m.i32.const(groups)), m.i32.const(d * 4))),
+      ...qs.map((l, t) => fb.set(l, m.v128.load(16 * t, 4, fb.get(qh)))),
       fb.forRange(j, fb.get(start), end, 1, [
         fb.set(row, m.i32.add(m.i32.add(fb.get(K), m.i32.mul(fb.get(j), m.i32.const(rowBytes))), fb.get(kv))),
         ...dot,
       ]),
-      m.call(spec.softmax, [m.i32.add(m.i32.const(spec.scores), m.i32.shl(fb.get(start), m.i32.const(2))),
-        m.i32.add(m.i32.const(spec.scores), m.i32.shl(fb.get(start), m.i32.const(2))), m.i32.const(1), m.i32.sub(end(), fb.get(start))], binaryen.none),
-      ...Array.from({ length: vectors }, (_, t) => m.v128.store(16 * t, 4, fb.get(oh), f32Splat(m, 0))),
+      m.call(spec.softmax, [scoresFrom(), scoresFrom(), m.i32.const(1), m.i32.sub(end(), fb.get(start))], binaryen.none),
+      ...(held ? os.map((l) => fb.set(l, f32Splat(m, 0))) : Array.from({ length: vectors }, (_, t) => m.v128.store(16 * t, 4, fb.get(oh), f32Splat(m, 0)))),
       fb.forRange(j, fb.get(start), end, 1, [
         fb.set(row, m.i32.add(m.i32.add(fb.get(V), m.i32.mul(fb.get(j), m.i32.const(rowBytes))), fb.get(kv))),
         fb.set(p, m.v128.load32_splat(0, 4, score())),
-        ...Array.from({ length: vectors }, (_, t) => m.v128.store(16 * t, 4, fb.get(oh),
-          m.f32x4.add(m.v128.load(16 * t, 4, fb.get(oh)), m.f32x4.mul(fb.get(p), m.v128.load(16 * t, 4, fb.get(row)))))),
+        ...accumulate,
       ]),
+      ...os.map((l, t) => m.v128.store(16 * t, 4, fb.get(oh), fb.get(l))),
     ]),
   ]);
 }
