@@ -4,7 +4,8 @@
 // o, gate, up, down × 2) for one token as one ONNX graph of MatMuls. The step also reads the embedding row and
 // runs the full-precision LM head (32000×4096 fp32, kept as the paper keeps it), which the projections graph
 // does not: so the head is timed alone too (the bundle's own matmul kernel, instantiated alone) and reported
-// both ways, and onnxruntime-node's fp32 head MatMul beside it. Run:
+// both ways, and onnxruntime-node's fp32 head MatMul beside it; and the whole step of the bundle compiled
+// with --quantize-head (1-bit head). Run:
 //   node --import ./scripts/ts-loader.js -e "import('./bench/decode-7b.ts').then(m=>m.decode7bTable())"
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,14 @@ async function stepMs(model: LanguageModel): Promise<number> {
   return times[Math.floor(times.length / 2)]!;
 }
 
+async function bundleStepMs(dir: string): Promise<number> {
+  const { load } = await import(pathToFileURL(join(dir, 'model.js')).href) as { load(o: object): Promise<LanguageModel & { dispose(): void }> };
+  const model = await load({ backend: 'wasm' });
+  const ms = await stepMs(model);
+  model.dispose();
+  return ms;
+}
+
 export async function decode7bTable(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'onebitc-decode-7b-'));
   try {
@@ -113,11 +122,10 @@ export async function decode7bTable(): Promise<void> {
     const t0 = performance.now();
     await compile(join(dir, 'ckpt'), { output: join(dir, 'out'), log: () => {} });
     const compileSeconds = (performance.now() - t0) / 1000;
+    await compile(join(dir, 'ckpt'), { output: join(dir, 'out-1bit-head'), quantizeHead: true, log: () => {} });
     rmSync(join(dir, 'ckpt'), { recursive: true, force: true });
-    const { load } = await import(pathToFileURL(join(dir, 'out', 'model.js')).href) as { load(o: object): Promise<LanguageModel & { dispose(): void }> };
-    const model = await load({ backend: 'wasm' });
-    const step = await stepMs(model);
-    model.dispose();
+    const step = await bundleStepMs(join(dir, 'out'));
+    const stepOneBitHead = await bundleStepMs(join(dir, 'out-1bit-head'));
     const head = await median(await headKernel(), 10, 1500);
     const ortProjections = await median(await ortRun(projectionsModel()), 10, 3000);
     const ortHead = await median(await ortRun(headModel()), 10, 1500);
@@ -129,6 +137,7 @@ export async function decode7bTable(): Promise<void> {
     console.log(row('onnxruntime-node fp32: the 14 projections (q, k, v, o, gate, up, down × 2), one token', ortProjections, ortProjections));
     console.log(row('onebitc fused decode step, whole token: embedding, 2 layers (1-bit projections, RoPE, attention over the cache), fp32 LM head', step, ortProjections));
     console.log(row('onebitc fused decode step without its LM head (step − head kernel alone): embedding + 2 layers', step - head, ortProjections));
+    console.log(row('onebitc fused decode step, whole token, with --quantize-head (1-bit LM head)', stepOneBitHead, ortProjections));
     console.log(row('onebitc LM head kernel alone (fp32 32000×4096 GEMV, matmul-const)', head, ortProjections));
     console.log(row('onnxruntime-node fp32 LM head MatMul alone (4096 → 32000)', ortHead, ortProjections));
     console.log(row('onnxruntime-node fp32: 14 projections + LM head (sum of the two)', ortProjections + ortHead, ortProjections));
