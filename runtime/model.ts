@@ -90,7 +90,7 @@ export class Model {
 
   /**
    * model.wasm's fused decode step (WASM backend, bundles of LLaMA-family checkpoints): DecodeSession decodes
-   * through it instead of run() when its context fits the step's KV cache. undefined otherwise.
+   * through it instead of run() while the context fits the step's KV cache. undefined otherwise.
    */
   fusedDecoder(): WasmDecodeStep | undefined {
     return this.wasm?.decodeStep;

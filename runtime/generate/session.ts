@@ -1,6 +1,8 @@
 // Incremental decoding over Model.run(): prefill the prompt once, then one token per step, feeding the
 // `present.{i}.key/.value` outputs back as `past_key_values.{i}.key/.value`. Models without cache inputs
-// (input_ids → logits only) recompute the whole context each step.
+// (input_ids → logits only) recompute the whole context each step. A model with a fused decode step (model.wasm's
+// decode_step: the whole token in one WASM call over a cache in WASM memory) runs append() through it instead,
+// token by token, until its cache is full; then the graph path takes over (its cache rebuilt by one run).
 import type { Tensor } from '../../formats/tensor.ts';
 import type { Feed } from '../model.ts';
 import type { TensorSpec } from '../plan.ts';
