@@ -76,6 +76,11 @@ export interface WasmDecodePlan {
   readonly fn: string;
   readonly contextLength: number;
   readonly vocab: number;
+  readonly hidden: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Byte offsets of each layer's key and value cache, f32[contextLength, kvHeads, headDim] each. */
+  readonly cache: readonly { readonly key: number; readonly value: number }[];
   /** Byte offset of the logits, f32[vocab]. */
   readonly logits: number;
   /** f32[length] at `offset` = g ⊙ norm: a OneBit projection's g with the RMSNorm weight before it folded in. */

@@ -2,7 +2,8 @@
 // `present.{i}.key/.value` outputs back as `past_key_values.{i}.key/.value`. Models without cache inputs
 // (input_ids → logits only) recompute the whole context each step. A model with a fused decode step (model.wasm's
 // decode_step: the whole token in one WASM call over a cache in WASM memory) runs append() through it instead,
-// token by token, until its cache is full; then the graph path takes over (its cache rebuilt by one run).
+// token by token (a long fresh context: one graph run, its cache copied in), until its cache is full; then the
+// graph path takes over (its cache rebuilt by one run).
 import type { Tensor } from '../../formats/tensor.ts';
 import type { Feed } from '../model.ts';
 import type { TensorSpec } from '../plan.ts';
@@ -34,6 +35,10 @@ export interface RunOptions {
 export interface FusedDecoder {
   /** Longest context its cache holds. */
   readonly contextLength: number;
+  /** From this many tokens a fresh context goes through one graph run, its presents copied in with loadCache. */
+  readonly prefillFrom: number;
+  /** Fills positions [0, n) of one layer's key or value cache from a present [kvHeads, n, headDim]. */
+  loadCache(layer: number, kind: 'key' | 'value', present: Float32Array, n: number): void;
   /** The session whose context the cache holds (another one re-runs its context first). */
   owner: unknown;
   run(ids: ArrayLike<number>, start: number): Float32Array;
@@ -238,9 +243,22 @@ export class DecodeSession {
     return this.rows(out, ids.length);
   }
 
-  private appendFused(ids: readonly number[], total: number): Float32Array {
+  private async appendFused(ids: readonly number[], total: number): Promise<Float32Array> {
     const fused = this.fused!;
     // The cache is the model's: when another session used it since, this context runs again first.
+    const fresh = fused.owner !== this || this.count === 0;
+    if (fresh && total >= fused.prefillFrom) {
+      // A long fresh context: one graph run (GEMMs over all its rows), its presents copied into the step's cache.
+      const out = await this.model.run(this.feeds(this.ids.subarray(0, total), 0, new Map(this.cache.map((c) => [c.input.name, c.empty]))));
+      const presents = this.presents(out, total);
+      for (const c of this.cache) {
+        const [, layer, kind] = PAST.exec(c.input.name)!;
+        fused.loadCache(Number(layer), kind as 'key' | 'value', presents.get(c.input.name)!.data as Float32Array, total);
+      }
+      fused.owner = this;
+      this.count = total;
+      return this.rows(out, total).at(-1)!;
+    }
     if (fused.owner !== this && this.count > 0) fused.run(this.tokens, 0);
     fused.owner = this;
     const logits = fused.run(ids, this.count);

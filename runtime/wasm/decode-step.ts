@@ -38,6 +38,11 @@ export function placeDecodeConstants(plan: WasmDecodePlan, memory: WebAssembly.M
 export class WasmDecodeStep {
   /** Longest context the cache holds. */
   readonly contextLength: number;
+  /**
+   * From this many tokens, a fresh context is better run as one graph pass (its GEMMs read each weight once for
+   * all rows) with the cache copied in (loadCache), than token by token: ~8k token × hidden, at least 2.
+   */
+  readonly prefillFrom: number;
   owner: unknown;
   private logits: Float32Array;
 
@@ -48,7 +53,20 @@ export class WasmDecodeStep {
     private readonly calls: Map<string, number>,
   ) {
     this.contextLength = plan.contextLength;
+    this.prefillFrom = Math.max(2, Math.ceil(8192 / plan.hidden));
     this.logits = new Float32Array(memory.buffer, plan.logits, plan.vocab);
+  }
+
+  /** Fills positions [0, n) of one layer's key or value cache from a graph run's present, [kvHeads, n, headDim] (batch 1). */
+  loadCache(layer: number, kind: 'key' | 'value', present: Float32Array, n: number): void {
+    const { kvHeads, headDim: d, cache } = this.plan;
+    if (n > this.contextLength || present.length !== kvHeads * n * d || !cache[layer]) {
+      throw new Error(`decode step: cannot load ${present.length} values as ${n} positions of layer ${layer}'s ${kind} cache`);
+    }
+    const target = new Float32Array(this.memory.buffer, cache[layer][kind], n * kvHeads * d);
+    for (let h = 0; h < kvHeads; h++) {
+      for (let p = 0; p < n; p++) target.set(present.subarray((h * n + p) * d, (h * n + p + 1) * d), (p * kvHeads + h) * d);
+    }
   }
 
   /**

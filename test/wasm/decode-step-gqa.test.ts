@@ -79,3 +79,17 @@ test.serial('a long max_position_embeddings: the step caches at most DECODE_MAX_
   const { model } = await compileAndLoad(await checkpoint('LlamaForCausalLM', { max_position_embeddings: 1 << 20 }), { quantize: false });
   t.is(model.fusedDecoder()!.contextLength, DECODE_MAX_POSITIONS);
 });
+
+test.serial('a prompt of prefillFrom tokens or more runs as one graph pass with its presents copied into the step\'s cache; the steps after match the graph path', async (t) => {
+  const { model } = await compileAndLoad(await checkpoint('LlamaForCausalLM'), { kernel: 'exact' });
+  const from = model.fusedDecoder()!.prefillFrom;
+  t.is(from, 8192 / H);
+  const prompt = Array.from({ length: from + 10 }, (_, i) => ((i * 53) % 500) + 3);
+  const r = await decodeBoth(model, prompt, 20);
+  t.log(`worst relative L2: ${r.worst.toExponential(2)}`);
+  t.true(r.worst <= 1e-5);
+  t.deepEqual(r.fused, r.graph);
+  t.is(r.calls[0]!.get('decode-step'), undefined); // the prompt: graph kernels
+  t.true((r.calls[0]!.get('onebit-linear') ?? 0) > 0);
+  for (const calls of r.calls.slice(1)) t.deepEqual([...calls], [['decode-step', 1]]);
+});

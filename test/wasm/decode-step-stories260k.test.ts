@@ -45,6 +45,17 @@ for (const [name, bundle] of [['1-bit', oneBitBundle], ['--no-quantize', fpBundl
   });
 }
 
+test.serial('1-bit, a 200-token prompt: one graph pass fills the step\'s cache; 32 fused steps after it match the graph path', async (t) => {
+  const { model } = await oneBitBundle();
+  const prompt = Array.from({ length: 200 }, (_, i) => (i === 0 ? 1 : ((i * 41) % 500) + 3));
+  const r = await decodeBoth(model, prompt, 32);
+  t.log(`worst relative L2: ${r.worst.toExponential(2)}`);
+  t.true(r.worst <= 1e-5);
+  t.deepEqual(r.fused, r.graph);
+  t.is(r.calls[0]!.get('decode-step'), undefined);
+  for (const calls of r.calls.slice(1)) t.deepEqual([...calls], [['decode-step', 1]]);
+});
+
 test.serial('--no-quantize: the fused step reproduces reference_logits.bin at every prompt position and the reference greedy continuation', async (t) => {
   const { model } = await fpBundle();
   const session = new DecodeSession(model, { maxContext: CONTEXT });

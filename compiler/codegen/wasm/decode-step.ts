@@ -82,7 +82,7 @@ export function planDecodeStep(spec: DecoderSpec, choices: ReadonlyMap<string, K
   const cache = spec.layers.map(() => ({ key: f32(C * kvHeads * d), value: f32(C * kvHeads * d) }));
   return {
     plan: {
-      fn: DECODE_STEP, contextLength: C, vocab: spec.vocab, logits, folded: foldedPlan,
+      fn: DECODE_STEP, contextLength: C, vocab: spec.vocab, hidden: H, kvHeads, headDim: d, cache, logits, folded: foldedPlan,
       rope: { cos, sin, inverseFrequencies: spec.ropeInverseFrequencies },
     },
     spec, ...layout, cache, folded, eps,
