@@ -51,7 +51,21 @@ export function planDecodeStep(spec: DecoderSpec, choices: ReadonlyMap<string, K
   const [eps] = epsilons;
   if (kind(spec.embed) !== 'gather' || !projections.every((p) => PROJECTION_KINDS.has(kind(p) ?? ''))
     || !norms.every((n) => kind(n) === 'rms-norm' && choices.get(n)!.node.inputs[1]) || epsilons.size !== 1 || typeof eps !== 'number'
-    || spec.headDim % 4 !== 0 || spec.heads % spec.kvHeads !== 0 || spec.contextLength < 1) return undefined;
+    || spec.headDim % 4 !== 0 || spec.heads % spec.kvHeads !== 0) return undefined;
+  const { hidden: H, intermediate: I, heads, kvHeads, headDim: d, vocab: V } = spec;
+  // Every kernel must have the sizes the step's buffers are planned for.
+  const sized = (node: string, inDim: number, out: number) => {
+    const s = choices.get(node)!.sizes;
+    return (s['in'] ?? s['k'] ?? s['width']) === inDim && (s['out'] ?? s['n'] ?? s['width']) === out;
+  };
+  const embed = choices.get(spec.embed)!.sizes;
+  if (embed['rows'] !== V || embed['width'] !== H || !norms.every((n) => sized(n, H, H)) || !sized(spec.head, H, V)
+    || !spec.layers.every((l) => sized(l.q, H, heads * d) && sized(l.k, H, kvHeads * d) && sized(l.v, H, kvHeads * d) && sized(l.o, heads * d, H)
+      && sized(l.gate, H, I) && sized(l.up, H, I) && sized(l.down, I, H))) return undefined;
+  // Longer contexts go on through the graph path (DecodeSession switches when the cache is full).
+  const perPosition = spec.layers.length * 2 * kvHeads * d * 4;
+  const C = Math.min(spec.contextLength, DECODE_MAX_POSITIONS, Math.floor(DECODE_MAX_CACHE_BYTES / perPosition));
+  if (C < 1) return undefined;
 
   const f32 = (n: number) => alloc(Math.ceil(n / 4) * 16);
   const folded = new Map<string, number>();
@@ -67,22 +81,17 @@ export function planDecodeStep(spec: DecoderSpec, choices: ReadonlyMap<string, K
       }
     }
   }
-  const { hidden: H, intermediate: I, heads, kvHeads, headDim: d } = spec;
-  // Longer contexts go on through the graph path (DecodeSession switches when the cache is full).
-  const perPosition = spec.layers.length * 2 * kvHeads * d * 4;
-  const C = Math.min(spec.contextLength, DECODE_MAX_POSITIONS, Math.floor(DECODE_MAX_CACHE_BYTES / perPosition));
-  if (C < 1) return undefined;
   const half = d / 2;
   const layout = {
     x: f32(H), xn: f32(H), xw: f32(H), q: f32(heads * d), ctx: f32(heads * d), t: f32(H), gate: f32(I), up: f32(I), scores: f32(C),
   };
-  const logits = f32(spec.vocab);
+  const logits = f32(V);
   const cos = f32(C * half);
   const sin = f32(C * half);
   const cache = spec.layers.map(() => ({ key: f32(C * kvHeads * d), value: f32(C * kvHeads * d) }));
   return {
     plan: {
-      fn: DECODE_STEP, contextLength: C, vocab: spec.vocab, hidden: H, kvHeads, headDim: d, cache, logits, folded: foldedPlan,
+      fn: DECODE_STEP, contextLength: C, vocab: V, hidden: H, kvHeads, headDim: d, cache, logits, folded: foldedPlan,
       rope: { cos, sin, inverseFrequencies: spec.ropeInverseFrequencies },
     },
     spec, ...layout, cache, folded, eps,
