@@ -58,17 +58,22 @@ export interface AttentionSpec {
   /** A multiple of 4. */
   headDim: number;
   scale: number;
-  /** Byte offset of f32[contextLength] for the scores. */
+  /** Byte offset of f32[heads / kvHeads, contextLength] for the scores (attentionScoresLength). */
   scores: number;
+  contextLength: number;
   /** Export `softmax(x, y, rows, cols)` of the module (normalize.ts). */
   softmax: string;
   slidingWindow?: number;
 }
 
+/** Floats of the scores buffer addAttention needs. */
+export const attentionScoresLength = (heads: number, kvHeads: number, contextLength: number): number => (heads / kvHeads) * contextLength;
+
 /**
  * Exports `name(q, keys, values, out, pos)`: for each query head h (kv head ⌊h / groups⌋), over the cached
  * positions j ≤ pos (and > pos − window): scores_j = q_h·k_j · scale, softmax, out_h = Σ_j p_j v_j. The cache
- * is [position, kvHeads, headDim] per layer.
+ * is [position, kvHeads, headDim] per layer. The query heads sharing a kv head go together, so each key and
+ * value row is loaded once for all of them (grouped-query attention).
  */
 export function addAttention(mod: Module, name: string, spec: AttentionSpec): void {
   const m = mod;
@@ -77,67 +82,78 @@ export function addAttention(mod: Module, name: string, spec: AttentionSpec): vo
   const groups = heads / kvHeads;
   const rowBytes = kvHeads * d * 4;
   const vectors = d / 4;
-  // Up to 16 vectors per head, q and the output accumulate in locals (registers) rather than memory.
-  const held = vectors <= 16;
+  const groupBytes = groups * d * 4;
+  // q and the outputs of a kv head's group in locals (registers) when they are at most 16 vectors, else in memory
+  const held = groups * vectors <= 16;
   const fb = new FunctionBuilder(mod, [i32, i32, i32, i32, i32]);
   const [Q, K, V, OUT, POS] = [0, 1, 2, 3, 4];
-  const h = fb.local(i32);
-  const qh = fb.local(i32);
-  const oh = fb.local(i32);
-  const kv = fb.local(i32); // byte offset of the head's kv row within a position
+  const kvh = fb.local(i32);
+  const qg = fb.local(i32); // q of the group's first head
+  const og = fb.local(i32);
+  const kv = fb.local(i32); // byte offset of the kv head's row within a position
   const start = fb.local(i32);
   const j = fb.local(i32);
   const row = fb.local(i32);
-  const p = fb.local(v128);
-  const qs = held ? Array.from({ length: vectors }, () => fb.local(v128)) : [];
-  const os = held ? Array.from({ length: vectors }, () => fb.local(v128)) : [];
-  const accs = Array.from({ length: Math.min(4, vectors) }, () => fb.local(v128));
+  const rowVectors = Array.from({ length: vectors }, () => fb.local(v128));
+  const ps = Array.from({ length: groups }, () => fb.local(v128));
+  const qs = held ? Array.from({ length: groups * vectors }, () => fb.local(v128)) : [];
+  const os = held ? Array.from({ length: groups * vectors }, () => fb.local(v128)) : [];
+  const perGroup = Math.min(groups > 1 ? 2 : 4, vectors);
+  const accs = Array.from({ length: groups }, () => Array.from({ length: perGroup }, () => fb.local(v128)));
   const end = (): Expr => m.i32.add(fb.get(POS), m.i32.const(1));
-  const score = (): Expr => m.i32.add(m.i32.const(spec.scores), m.i32.shl(fb.get(j), m.i32.const(2)));
-  const q = (t: number): Expr => (held ? fb.get(qs[t]!) : m.v128.load(16 * t, 4, fb.get(qh)));
-  const combined = (): Expr => {
-    let level = accs.map((a) => fb.get(a));
+  const scoresOf = (g: number): number => spec.scores + g * spec.contextLength * 4;
+  const score = (g: number): Expr => m.i32.add(m.i32.const(scoresOf(g)), m.i32.shl(fb.get(j), m.i32.const(2)));
+  const q = (g: number, t: number): Expr => (held ? fb.get(qs[g * vectors + t]!) : m.v128.load(g * d * 4 + 16 * t, 4, fb.get(qg)));
+  const combined = (list: number[]): Expr => {
+    let level = list.map((a) => fb.get(a));
     while (level.length > 1) level = Array.from({ length: Math.ceil(level.length / 2) }, (_, i) => (level[2 * i + 1] === undefined ? level[2 * i]! : m.f32x4.add(level[2 * i]!, level[2 * i + 1]!)));
     return level[0]!;
   };
-  // scores_j = (q_h·k_j)·scale: the head's vectors spread over up to four accumulators
-  const dot: Expr[] = [
-    ...Array.from({ length: vectors }, (_, t) => {
-      const term = m.f32x4.mul(q(t), m.v128.load(16 * t, 4, fb.get(row)));
-      const a = accs[t % accs.length]!;
-      return fb.set(a, t < accs.length ? term : m.f32x4.add(fb.get(a), term));
-    }),
-    fb.set(accs[0]!, combined()),
-    m.f32.store(0, 4, score(), m.f32.mul(horizontalSum(fb, accs[0]!), m.f32.const(spec.scale))),
+  const loadRow = (base: number): Expr[] => [
+    fb.set(row, m.i32.add(m.i32.add(fb.get(base), m.i32.mul(fb.get(j), m.i32.const(rowBytes))), fb.get(kv))),
+    ...rowVectors.map((r, t) => fb.set(r, m.v128.load(16 * t, 4, fb.get(row)))),
   ];
-  // out_h += p_j · v_j
-  const accumulate: Expr[] = Array.from({ length: vectors }, (_, t) => {
-    const term = m.f32x4.mul(fb.get(p), m.v128.load(16 * t, 4, fb.get(row)));
-    return held ? fb.set(os[t]!, m.f32x4.add(fb.get(os[t]!), term))
-      : m.v128.store(16 * t, 4, fb.get(oh), m.f32x4.add(m.v128.load(16 * t, 4, fb.get(oh)), term));
-  });
+  // scores_g[j] = (q_g·k_j)·scale, each head's vectors spread over its accumulators
+  const dot: Expr[] = [
+    ...loadRow(K),
+    ...Array.from({ length: vectors }, (_, t) => Array.from({ length: groups }, (_, g) => {
+      const term = m.f32x4.mul(q(g, t), fb.get(rowVectors[t]!));
+      const a = accs[g]![t % perGroup]!;
+      return fb.set(a, t < perGroup ? term : m.f32x4.add(fb.get(a), term));
+    })).flat(),
+    ...Array.from({ length: groups }, (_, g) => [
+      fb.set(accs[g]![0]!, combined(accs[g]!)),
+      m.f32.store(0, 4, score(g), m.f32.mul(horizontalSum(fb, accs[g]![0]!), m.f32.const(spec.scale))),
+    ]).flat(),
+  ];
+  // out_g += p_g[j] · v_j
+  const outAt = (g: number, t: number): number => g * d * 4 + 16 * t;
+  const accumulate: Expr[] = [
+    ...loadRow(V),
+    ...ps.map((p, g) => fb.set(p, m.v128.load32_splat(0, 4, score(g)))),
+    ...Array.from({ length: vectors }, (_, t) => Array.from({ length: groups }, (_, g) => {
+      const term = m.f32x4.mul(fb.get(ps[g]!), fb.get(rowVectors[t]!));
+      return held ? fb.set(os[g * vectors + t]!, m.f32x4.add(fb.get(os[g * vectors + t]!), term))
+        : m.v128.store(outAt(g, t), 4, fb.get(og), m.f32x4.add(m.v128.load(outAt(g, t), 4, fb.get(og)), term));
+    })).flat(),
+  ];
   const window = spec.slidingWindow;
-  const scoresFrom = (): Expr => m.i32.add(m.i32.const(spec.scores), m.i32.shl(fb.get(start), m.i32.const(2)));
+  const from = (g: number): Expr => m.i32.add(m.i32.const(scoresOf(g)), m.i32.shl(fb.get(start), m.i32.const(2)));
   fb.finish(name, binaryen.none, [
     fb.set(start, window === undefined ? m.i32.const(0)
       : m.select(m.i32.gt_s(fb.get(POS), m.i32.const(window - 1)), m.i32.sub(fb.get(POS), m.i32.const(window - 1)), m.i32.const(0))),
-    fb.forRange(h, m.i32.const(0), () => m.i32.const(heads), 1, [
-      fb.set(qh, m.i32.add(fb.get(Q), m.i32.mul(fb.get(h), m.i32.const(d * 4)))),
-      fb.set(oh, m.i32.add(fb.get(OUT), m.i32.mul(fb.get(h), m.i32.const(d * 4)))),
-      fb.set(kv, m.i32.mul(m.i32.div_u(fb.get(h), m.i32.const(groups)), m.i32.const(d * 4))),
-      ...qs.map((l, t) => fb.set(l, m.v128.load(16 * t, 4, fb.get(qh)))),
-      fb.forRange(j, fb.get(start), end, 1, [
-        fb.set(row, m.i32.add(m.i32.add(fb.get(K), m.i32.mul(fb.get(j), m.i32.const(rowBytes))), fb.get(kv))),
-        ...dot,
-      ]),
-      m.call(spec.softmax, [scoresFrom(), scoresFrom(), m.i32.const(1), m.i32.sub(end(), fb.get(start))], binaryen.none),
-      ...(held ? os.map((l) => fb.set(l, f32Splat(m, 0))) : Array.from({ length: vectors }, (_, t) => m.v128.store(16 * t, 4, fb.get(oh), f32Splat(m, 0)))),
-      fb.forRange(j, fb.get(start), end, 1, [
-        fb.set(row, m.i32.add(m.i32.add(fb.get(V), m.i32.mul(fb.get(j), m.i32.const(rowBytes))), fb.get(kv))),
-        fb.set(p, m.v128.load32_splat(0, 4, score())),
-        ...accumulate,
-      ]),
-      ...os.map((l, t) => m.v128.store(16 * t, 4, fb.get(oh), fb.get(l))),
+    fb.forRange(kvh, m.i32.const(0), () => m.i32.const(kvHeads), 1, [
+      fb.set(qg, m.i32.add(fb.get(Q), m.i32.mul(fb.get(kvh), m.i32.const(groupBytes)))),
+      fb.set(og, m.i32.add(fb.get(OUT), m.i32.mul(fb.get(kvh), m.i32.const(groupBytes)))),
+      fb.set(kv, m.i32.mul(fb.get(kvh), m.i32.const(d * 4))),
+      ...qs.map((l, i) => fb.set(l, m.v128.load(outAt(Math.floor(i / vectors), i % vectors), 4, fb.get(qg)))),
+      fb.forRange(j, fb.get(start), end, 1, dot),
+      ...Array.from({ length: groups }, (_, g) =>
+        m.call(spec.softmax, [from(g), from(g), m.i32.const(1), m.i32.sub(end(), fb.get(start))], binaryen.none)),
+      ...(held ? os.map((l) => fb.set(l, f32Splat(m, 0)))
+        : Array.from({ length: groups * vectors }, (_, i) => m.v128.store(outAt(Math.floor(i / vectors), i % vectors), 4, fb.get(og), f32Splat(m, 0)))),
+      fb.forRange(j, fb.get(start), end, 1, accumulate),
+      ...os.map((l, i) => m.v128.store(outAt(Math.floor(i / vectors), i % vectors), 4, fb.get(og), fb.get(l))),
     ]),
   ]);
 }

@@ -13,7 +13,7 @@
 // (at most DECODE_MAX_POSITIONS and DECODE_MAX_CACHE_BYTES).
 import type { WasmCall, WasmDecodePlan } from '../../../runtime/plan.ts';
 import type { DecoderSpec } from '../../ir/decoder-spec.ts';
-import { addAttention, addResidual, addRope, addSiluMul } from './decode-kernels.ts';
+import { addAttention, addResidual, addRope, addSiluMul, attentionScoresLength } from './decode-kernels.ts';
 import type { Expr } from './elementwise.ts';
 import { binaryen } from './module.ts';
 import type { Module } from './module.ts';
@@ -83,7 +83,7 @@ export function planDecodeStep(spec: DecoderSpec, choices: ReadonlyMap<string, K
   }
   const half = d / 2;
   const layout = {
-    x: f32(H), xn: f32(H), xw: f32(H), q: f32(heads * d), ctx: f32(heads * d), t: f32(H), gate: f32(I), up: f32(I), scores: f32(C),
+    x: f32(H), xn: f32(H), xw: f32(H), q: f32(heads * d), ctx: f32(heads * d), t: f32(H), gate: f32(I), up: f32(I), scores: f32(attentionScoresLength(heads, kvHeads, C)),
   };
   const logits = f32(V);
   const cos = f32(C * half);
@@ -111,7 +111,7 @@ export function emitDecodeStep(mod: Module, layout: DecodeLayout, calls: Readonl
   addRope(mod, 'decode_rope_q', { heads, headDim: d, cos: layout.plan.rope.cos, sin: layout.plan.rope.sin });
   addRope(mod, 'decode_rope_k', { heads: kvHeads, headDim: d, cos: layout.plan.rope.cos, sin: layout.plan.rope.sin });
   addAttention(mod, 'decode_attention', {
-    heads, kvHeads, headDim: d, scale: spec.scale, scores: layout.scores, softmax: 'decode_softmax',
+    heads, kvHeads, headDim: d, scale: spec.scale, scores: layout.scores, contextLength: layout.plan.contextLength, softmax: 'decode_softmax',
     ...(spec.slidingWindow !== undefined ? { slidingWindow: spec.slidingWindow } : {}),
   });
   addSiluMul(mod, 'decode_silu_mul', spec.intermediate);
