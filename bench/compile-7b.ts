@@ -33,34 +33,43 @@ function signs(out: number, inDim: number, seed: number): Tensor {
 }
 
 /**
+ * The tensors (generated on access) and config.json of a LLaMA-7B-shaped checkpoint: `kind` 'llama' F16 Linear
+ * weights, 'bitllama' the official OneBit format.
+ */
+export function checkpoint7bShaped(kind: 'llama' | 'bitllama'): { tensors: Record<string, Tensor>; config: object } {
+  const tensors: Record<string, Tensor> = { 'model.embed_tokens.weight': generated([VOCAB, HIDDEN], 1) };
+  const ones = () => ({ dtype: 'float32', dims: [HIDDEN], data: new Float32Array(HIDDEN).fill(1) }) as Tensor;
+  let seed = 2;
+  for (let l = 0; l < LAYERS; l++) {
+    const p = `model.layers.${l}`;
+    for (const [name, out, inDim] of PROJECTIONS) {
+      if (kind === 'llama') { tensors[`${p}.${name}.weight`] = generated([out, inDim], seed++); continue; }
+      tensors[`${p}.${name}.weight`] = signs(out, inDim, seed++);
+      tensors[`${p}.${name}.weight_scale`] = generated([out], seed++, 0.05);
+      tensors[`${p}.${name}.input_factor`] = generated([inDim], seed++, 0.05);
+    }
+    tensors[`${p}.input_layernorm.weight`] = ones();
+    tensors[`${p}.post_attention_layernorm.weight`] = ones();
+  }
+  tensors['model.norm.weight'] = ones();
+  tensors['lm_head.weight'] = generated([VOCAB, HIDDEN], seed++);
+  const config = {
+    architectures: [kind === 'llama' ? 'LlamaForCausalLM' : 'BitLlamaForCausalLMInf'], model_type: kind, hidden_size: HIDDEN,
+    intermediate_size: INTERMEDIATE, num_hidden_layers: LAYERS, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: VOCAB,
+    max_position_embeddings: 4096, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false,
+    bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', torch_dtype: kind === 'llama' ? 'float16' : 'float32',
+  };
+  return { tensors, config };
+}
+
+/**
  * `kind` 'llama': an F16 LlamaForCausalLM checkpoint made 1-bit by SVID. 'bitllama': a checkpoint in the official
  * OneBit format (int8 signs, float32 vectors, embeddings and head), compiled as it is, and its bundle run.
  */
 export async function compile7bShaped(kind: 'llama' | 'bitllama' = 'llama'): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'onebitc-7b-'));
   try {
-    const tensors: Record<string, Tensor> = { 'model.embed_tokens.weight': generated([VOCAB, HIDDEN], 1) };
-    const ones = () => ({ dtype: 'float32', dims: [HIDDEN], data: new Float32Array(HIDDEN).fill(1) }) as Tensor;
-    let seed = 2;
-    for (let l = 0; l < LAYERS; l++) {
-      const p = `model.layers.${l}`;
-      for (const [name, out, inDim] of PROJECTIONS) {
-        if (kind === 'llama') { tensors[`${p}.${name}.weight`] = generated([out, inDim], seed++); continue; }
-        tensors[`${p}.${name}.weight`] = signs(out, inDim, seed++);
-        tensors[`${p}.${name}.weight_scale`] = generated([out], seed++, 0.05);
-        tensors[`${p}.${name}.input_factor`] = generated([inDim], seed++, 0.05);
-      }
-      tensors[`${p}.input_layernorm.weight`] = ones();
-      tensors[`${p}.post_attention_layernorm.weight`] = ones();
-    }
-    tensors['model.norm.weight'] = ones();
-    tensors['lm_head.weight'] = generated([VOCAB, HIDDEN], seed++);
-    const config = {
-      architectures: [kind === 'llama' ? 'LlamaForCausalLM' : 'BitLlamaForCausalLMInf'], model_type: kind, hidden_size: HIDDEN,
-      intermediate_size: INTERMEDIATE, num_hidden_layers: LAYERS, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: VOCAB,
-      max_position_embeddings: 4096, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false,
-      bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', torch_dtype: kind === 'llama' ? 'float16' : 'float32',
-    };
+    const { tensors, config } = checkpoint7bShaped(kind);
     const dtype = kind === 'llama' ? 'F16' : 'F32';
     const t0 = performance.now();
     // a tokenizer makes it a language-model bundle (generate); its vocabulary is not the model's: only ids are used

@@ -1,8 +1,9 @@
 // Greedy decoding speed of stories260K, one thread, all measured in the same run: the OneBit bundle compiled
-// from the Hugging Face folder (KV cache, WASM backend), the same with --no-quantize, and onnxruntime-node /
-// onnxruntime-web running test/fixtures/stories260K/model.onnx (input_ids → logits, no cache) the way a user
-// of that file would: the whole sequence each step, argmax in JS. Then how one decode step of the bundle
-// scales with the context position (the cache should keep it nearly flat). Run:
+// from the Hugging Face folder (WASM backend) decoding through model.wasm's fused decode step (one WASM call
+// per token) and through the per-node graph with its KV cache (the path before the fused step), the same two
+// with --no-quantize, and onnxruntime-node / onnxruntime-web running test/fixtures/stories260K/model.onnx
+// (input_ids → logits, no cache) the way a user of that file would: the whole sequence each step, argmax in
+// JS. Then how one decode step scales with the context position (the cache should keep it nearly flat). Run:
 //   node --import ./scripts/ts-loader.js -e "import('./bench/decode.ts').then(m=>m.decodeTables())"
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,8 +24,27 @@ const MAX_CONTEXT = 512;
 const STEPS = 32;
 
 interface Bundle extends LanguageModel {
-  generateIds(prompt: readonly number[], options: { maxTokens: number; maxContext: number; stopOnEos: boolean }): Promise<number[]>;
   dispose(): void;
+}
+
+/** The bundle without its fused decode step: DecodeSession then runs the graph with past_key_values. */
+function graphPath(model: Bundle): LanguageModel {
+  return { inputs: model.inputs, outputs: model.outputs, backend: model.backend, run: (feeds, options) => model.run(feeds, options) };
+}
+
+/** Greedy decoding through DecodeSession (the prompt once, then one token per step). */
+function sessionDecoder(model: LanguageModel, prompt: readonly number[], fused: boolean) {
+  return async (): Promise<number[]> => {
+    const session = new DecodeSession(model, { maxContext: MAX_CONTEXT });
+    if (session.usesFusedStep !== fused) throw new Error(`expected the ${fused ? 'fused' : 'graph'} path`);
+    let logits = await session.append(prompt);
+    const out: number[] = [];
+    while (out.length < NEW_TOKENS) {
+      out.push(argmax(logits));
+      if (out.length < NEW_TOKENS) logits = await session.append([out.at(-1)!]);
+    }
+    return out;
+  };
 }
 
 async function loadBundle(quantize: boolean): Promise<Bundle> {
@@ -95,12 +115,13 @@ export async function decodeTables(): Promise<void> {
   const node = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
   const web = await ortWeb.InferenceSession.create(onnx, { executionProviders: ['wasm'] });
 
-  const options = { maxTokens: NEW_TOKENS, maxContext: MAX_CONTEXT, stopOnEos: false };
   const runners: [string, () => Promise<number[]>][] = [
-    ['onebitc 1-bit, KV cache, wasm', () => onebit.generateIds(prompt, options)],
-    ['onebitc --no-quantize, KV cache, wasm', () => fp.generateIds(prompt, options)],
     ['onnxruntime-node fp32, full recompute', recomputeDecoder(node as unknown as OrtSession, (ids, n) => new ortNode.Tensor('int64', ids, [1, n]), prompt)],
     ['onnxruntime-web wasm fp32, full recompute', recomputeDecoder(web as unknown as OrtSession, (ids, n) => new ortWeb.Tensor('int64', ids, [1, n]), prompt)],
+    ['onebitc 1-bit, fused decode step, wasm', sessionDecoder(onebit, prompt, true)],
+    ['onebitc 1-bit, KV cache through the graph, wasm', sessionDecoder(graphPath(onebit), prompt, false)],
+    ['onebitc --no-quantize, fused decode step, wasm', sessionDecoder(fp, prompt, true)],
+    ['onebitc --no-quantize, KV cache through the graph, wasm', sessionDecoder(graphPath(fp), prompt, false)],
   ];
   const rows: { name: string; tps: number; ids: number[] }[] = [];
   for (const [name, run] of runners) {
@@ -109,7 +130,7 @@ export async function decodeTables(): Promise<void> {
     const ms = await median(run, 10, 2000);
     rows.push({ name, tps: NEW_TOKENS / (ms / 1000), ids });
   }
-  const ref = rows[2]!;
+  const ref = rows[0]!;
   const same = (a: number[]) => { let i = 0; while (i < a.length && a[i] === ref.ids[i]) i++; return i; };
   console.log(`\nstories260K greedy decoding, ${prompt.length}-token prompt + ${NEW_TOKENS} new tokens, one thread (median of whole generations)\n`);
   console.log('| runner | tokens/s | speed-up over onnxruntime-node | ids matching onnxruntime-node |');
@@ -118,10 +139,14 @@ export async function decodeTables(): Promise<void> {
 
   const short = longPrompt(prompt, 16);
   const long = longPrompt(prompt, 400);
-  console.log(`\nstories260K, one decode step after a 16- vs 400-token prefill (KV cache, wasm, median of ${STEPS}-step runs, prefill excluded)\n`);
+  console.log(`\nstories260K, one decode step after a 16- vs 400-token prefill (wasm, median of ${STEPS}-step runs, prefill excluded)\n`);
   console.log('| bundle | at 16: ms/step (tokens/s) | at 400: ms/step (tokens/s) | tokens/s 16 ÷ 400 |');
   console.log('|---|---|---|---|');
-  for (const [name, model] of [['onebitc 1-bit', onebit], ['onebitc --no-quantize', fp]] as const) {
+  const bundles: [string, LanguageModel][] = [
+    ['onebitc 1-bit, fused step', onebit], ['onebitc 1-bit, graph', graphPath(onebit)],
+    ['onebitc --no-quantize, fused step', fp], ['onebitc --no-quantize, graph', graphPath(fp)],
+  ];
+  for (const [name, model] of bundles) {
     const a = await stepMs(model, short);
     const b = await stepMs(model, long);
     console.log(`| ${name} | ${a.toFixed(3)} ms (${(1000 / a).toFixed(0)}) | ${b.toFixed(3)} ms (${(1000 / b).toFixed(0)}) | ${(b / a).toFixed(2)}× |`);

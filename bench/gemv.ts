@@ -36,7 +36,7 @@ export async function median(run: Run, minRuns = 30, minMs = 1200): Promise<numb
   return times[Math.floor(times.length / 2)]!;
 }
 
-function modelBytes(nodes: OnnxTypes.INodeProto[], inputs: OnnxTypes.IValueInfoProto[], outputs: OnnxTypes.IValueInfoProto[],
+export function modelBytes(nodes: OnnxTypes.INodeProto[], inputs: OnnxTypes.IValueInfoProto[], outputs: OnnxTypes.IValueInfoProto[],
   initializers: [string, Tensor][], msDomain = false): Uint8Array {
   const opsetImport = [{ domain: '', version: 17 }, ...(msDomain ? [{ domain: 'com.microsoft', version: 1 }] : [])];
   return onnx.ModelProto.encode(onnx.ModelProto.create({

@@ -10,6 +10,7 @@ import { compile } from '../compiler/compile.ts';
 import { formatBytes } from '../compiler/inspect.ts';
 import { compile7bShaped } from './compile-7b.ts';
 import { decodeTables } from './decode.ts';
+import { decode7bTable } from './decode-7b.ts';
 import { gemvTables, median } from './gemv.ts';
 import { note, speedup, table, writeResults } from './report.ts';
 
@@ -76,6 +77,9 @@ await decodeTables();
 
 // ---- one Linear, one token (GEMV) and a small batch (GEMM) ----
 await gemvTables();
+
+// ---- decoding a LLaMA-7B-shaped model: the fused step against onnxruntime's projections ----
+await decode7bTable();
 
 // ---- compiling a LLaMA-7B-shaped checkpoint: time and peak memory ----
 await compile7bShaped('llama');

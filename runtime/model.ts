@@ -11,6 +11,7 @@ import type { Plan, TensorSpec } from './plan.ts';
 import { PLAN_FORMAT } from './plan.ts';
 import type { WasmFeatures } from './wasm/backend.ts';
 import { hasRelaxedSimd, hasSimd128, WasmBackend } from './wasm/backend.ts';
+import type { WasmDecodeStep } from './wasm/decode-step.ts';
 import type { GpuRunOptions, GpuTensor } from './webgpu/backend.ts';
 import { isGpuTensor, WebGpuBackend } from './webgpu/backend.ts';
 import type { GpuProvider } from './webgpu/device.ts';
@@ -85,6 +86,14 @@ export class Model {
   /** WASM kernel calls of the last run, by kind ('js-fallback' counts nodes whose shapes the kernel did not take). */
   get wasmCalls(): ReadonlyMap<string, number> {
     return this.wasm?.calls ?? new Map();
+  }
+
+  /**
+   * model.wasm's fused decode step (WASM backend, bundles of LLaMA-family checkpoints): DecodeSession decodes
+   * through it instead of run() while the context fits the step's KV cache. undefined otherwise.
+   */
+  fusedDecoder(): WasmDecodeStep | undefined {
+    return this.wasm?.decodeStep;
   }
 
   /** WebAssembly features of the loaded kernels: 'relaxed-simd' when model.relaxed.wasm runs (WASM backend only). */

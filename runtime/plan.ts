@@ -62,6 +62,31 @@ export interface WasmPlan {
   /** Values living in the arena: each in a slot shared with values whose lifetimes do not overlap. */
   readonly values: Readonly<Record<string, { readonly slot: number; readonly dtype: 'float32' | 'int64'; readonly dims: readonly (number | string)[] }>>;
   readonly slots: number;
+  /** The fused decode step of a LLaMA-family model (runtime/wasm/decode-step.ts), when the compiler emitted one. */
+  readonly decode?: WasmDecodePlan;
+}
+
+/**
+ * `fn(token, pos)` runs one token through the whole model inside model.wasm: embedding, every layer with its
+ * KV cache in linear memory (capacity `contextLength` positions: max_position_embeddings, capped), the LM head into `logits`. Returns 0, or 1
+ * for a token outside the vocabulary, 2 for a position outside the cache. Its memory region lies below
+ * arenaBase; the runtime fills the parts computed at load (`folded`, `rope`) before the first step.
+ */
+export interface WasmDecodePlan {
+  readonly fn: string;
+  readonly contextLength: number;
+  readonly vocab: number;
+  readonly hidden: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Byte offsets of each layer's key and value cache, f32[contextLength, kvHeads, headDim] each. */
+  readonly cache: readonly { readonly key: number; readonly value: number }[];
+  /** Byte offset of the logits, f32[vocab]. */
+  readonly logits: number;
+  /** f32[length] at `offset` = g ⊙ norm: a OneBit projection's g with the RMSNorm weight before it folded in. */
+  readonly folded: readonly { readonly offset: number; readonly g: string; readonly norm: string; readonly length: number }[];
+  /** cos and sin of position × inverse frequency, f32[contextLength, inverseFrequencies.length] each. */
+  readonly rope: { readonly cos: number; readonly sin: number; readonly inverseFrequencies: readonly number[] };
 }
 
 export interface WasmConstant {

@@ -1,4 +1,5 @@
 // The compiler's graph IR: ONNX-shaped (named values, nodes in topological order) plus inferred types.
+import type { DecoderSpec } from './decoder-spec.ts';
 import type { DType } from '../../formats/dtype.ts';
 import type { Tensor } from '../../formats/tensor.ts';
 
@@ -47,6 +48,8 @@ export interface IrModel {
   opsets: Record<string, number>;
   /** Where the model came from: shown in diagnostics and in the bundle's header. */
   source: { path: string; format: 'onnx' | 'safetensors' | 'pytorch'; producer?: string };
+  /** Set by the LLaMA-family template: the decoder's layout, for the WASM target's fused decode step. */
+  decoder?: DecoderSpec;
 }
 
 export function isIrGraph(value: IrAttr | undefined): value is IrGraph {

@@ -1,6 +1,9 @@
 // Incremental decoding over Model.run(): prefill the prompt once, then one token per step, feeding the
 // `present.{i}.key/.value` outputs back as `past_key_values.{i}.key/.value`. Models without cache inputs
-// (input_ids → logits only) recompute the whole context each step.
+// (input_ids → logits only) recompute the whole context each step. A model with a fused decode step (model.wasm's
+// decode_step: the whole token in one WASM call over a cache in WASM memory) runs append() through it instead,
+// token by token (a long fresh context: one graph run, its cache copied in), until its cache is full; then the
+// graph path takes over (its cache rebuilt by one run).
 import type { Tensor } from '../../formats/tensor.ts';
 import type { Feed } from '../model.ts';
 import type { TensorSpec } from '../plan.ts';
@@ -14,6 +17,8 @@ export interface LanguageModel {
   readonly backend?: string;
   /** Frees a tensor kept on the device by run() (keepOnDevice). */
   release?(t: Tensor | Feed): void;
+  /** A one-call-per-token decoder with its own KV cache (model.wasm's fused decode step), when the model has one. */
+  fusedDecoder?(): FusedDecoder | undefined;
   /** Facts about the model from the compiler (e.g. the context it was trained for), when the plan has them. */
   readonly metadata?: LanguageModelMeta | undefined;
 }
@@ -24,6 +29,19 @@ export interface RunOptions {
   readonly keepOnDevice?: readonly string[];
   /** Read back only the last row of this output, or only its topK largest entries (the rest −∞). */
   readonly lastRow?: { readonly output: string; readonly topK?: number | undefined };
+}
+
+/** Runs tokens at positions start, start + 1, … over a KV cache it keeps; returns the last logits (a view, valid until the next run). */
+export interface FusedDecoder {
+  /** Longest context its cache holds. */
+  readonly contextLength: number;
+  /** From this many tokens a fresh context goes through one graph run, its presents copied in with loadCache. */
+  readonly prefillFrom: number;
+  /** Fills positions [0, n) of one layer's key or value cache from a present [kvHeads, n, headDim]. */
+  loadCache(layer: number, kind: 'key' | 'value', present: Float32Array, n: number): void;
+  /** The session whose context the cache holds (another one re-runs its context first). */
+  owner: unknown;
+  run(ids: ArrayLike<number>, start: number): Float32Array;
 }
 
 export interface LanguageModelMeta {
@@ -99,6 +117,8 @@ export class DecodeSession {
   /** The KV cache, preallocated for maxContext tokens: [kv_heads, position, head_dim] per cache input. */
   private readonly cacheBuffers: Map<string, Float32Array>;
   private count = 0;
+  /** The model's fused decode step, used instead of run() for append() while the context fits its cache. */
+  private fused: FusedDecoder | undefined;
   /** WebGPU: presents stay on the GPU and are fed back as the next step's past. */
   private readonly onDevice: boolean;
   private readonly candidates: number | undefined;
@@ -140,6 +160,7 @@ export class DecodeSession {
     this.mode = cache.length ? 'cache' : 'recompute';
     this.candidates = options.candidates;
     this.onDevice = model.backend === 'webgpu' && typeof model.release === 'function' && cache.every((c) => c.input.dtype === 'float32');
+    this.fused = this.mode === 'cache' && !this.onDevice ? model.fusedDecoder?.() : undefined;
     this.cacheBuffers = new Map(cache.filter((c) => c.input.dtype === 'float32' && !this.onDevice).map((c) => [c.input.name, new Float32Array(c.heads * maxContext * c.headDim)]));
 
     this.ids = intArray(idsSpec, maxContext);
@@ -156,6 +177,11 @@ export class DecodeSession {
       else for (let i = 0; i < maxContext; i++) p[i] = i;
       this.positions = p;
     }
+  }
+
+  /** append() runs the model's fused decode step (one WASM call per token) rather than the graph. */
+  get usesFusedStep(): boolean {
+    return this.fused !== undefined;
   }
 
   /** Tokens in the context. */
@@ -184,7 +210,13 @@ export class DecodeSession {
     const total = this.count + ids.length;
     this.checkContext(total);
     this.write(this.ids, this.count, ids);
-    const start = this.mode === 'cache' ? this.count : 0;
+    let start = this.mode === 'cache' ? this.count : 0;
+    if (this.fused) {
+      if (total <= this.fused.contextLength) return this.appendFused(ids, total);
+      // Beyond the step's cache: the whole context runs through the graph once, then its own cache goes on.
+      this.fused = undefined;
+      start = 0;
+    }
     const feeds = this.feeds(this.ids.subarray(start, total), start, this.mode === 'cache' ? this.pastFeeds() : undefined);
     const out = await this.model.run(feeds, this.onDevice ? this.deviceOptions() : undefined);
     if (this.mode === 'cache') {
@@ -209,6 +241,29 @@ export class DecodeSession {
     const empty = this.mode === 'cache' ? new Map(this.cache.map((c) => [c.input.name, c.empty])) : undefined;
     const out = await this.model.run(this.feeds(buffer, 0, empty));
     return this.rows(out, ids.length);
+  }
+
+  private async appendFused(ids: readonly number[], total: number): Promise<Float32Array> {
+    const fused = this.fused!;
+    // The cache is the model's: when another session used it since, this context runs again first.
+    const fresh = fused.owner !== this || this.count === 0;
+    if (fresh && total >= fused.prefillFrom) {
+      // A long fresh context: one graph run (GEMMs over all its rows), its presents copied into the step's cache.
+      const out = await this.model.run(this.feeds(this.ids.subarray(0, total), 0, new Map(this.cache.map((c) => [c.input.name, c.empty]))));
+      const presents = this.presents(out, total);
+      for (const c of this.cache) {
+        const [, layer, kind] = PAST.exec(c.input.name)!;
+        fused.loadCache(Number(layer), kind as 'key' | 'value', presents.get(c.input.name)!.data as Float32Array, total);
+      }
+      fused.owner = this;
+      this.count = total;
+      return this.rows(out, total).at(-1)!;
+    }
+    if (fused.owner !== this && this.count > 0) fused.run(this.tokens, 0);
+    fused.owner = this;
+    const logits = fused.run(ids, this.count);
+    this.count = total;
+    return logits;
   }
 
   private checkContext(total: number): void {

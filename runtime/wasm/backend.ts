@@ -9,6 +9,7 @@ import type { ExecutionHooks } from '../execute.ts';
 import type { GraphNode } from '../graph.ts';
 import type { WasmPlan } from '../plan.ts';
 import { bindCall } from './bindings.ts';
+import { placeDecodeConstants, WasmDecodeStep } from './decode-step.ts';
 import { relayoutSigns, relayoutSignsLut } from './onebit-layout.ts';
 
 const PAGE = 65536;
@@ -49,13 +50,18 @@ export class WasmBackend {
   /** Kernel calls made by the last run, by kind (proof of which path ran). */
   readonly calls = new Map<string, number>();
   private readonly layouts = new Map<string, ArenaLayout>();
+  /** model.wasm's fused decode step, when the compiler emitted one (LLaMA-family models). */
+  readonly decodeStep: WasmDecodeStep | undefined;
 
   private constructor(
     private readonly plan: WasmPlan,
     readonly memory: WebAssembly.Memory,
     private readonly exports: Record<string, (...args: number[]) => number | undefined>,
     readonly features: WasmFeatures,
-  ) {}
+  ) {
+    const decode = plan.decode;
+    this.decodeStep = decode ? new WasmDecodeStep(decode, memory, exports[decode.fn] as (token: number, pos: number) => number, this.calls) : undefined;
+  }
 
   /** `wasm` is plan.file, or plan.relaxedFile with features 'relaxed-simd'. */
   static async create(plan: WasmPlan, wasm: Uint8Array, constants: ReadonlyMap<string, Tensor>, features: WasmFeatures = 'simd128'): Promise<WasmBackend> {
@@ -77,6 +83,7 @@ export class WasmBackend {
         for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) placed[k * rows + r] = values[r * cols + k]!;
       }
     }
+    if (plan.decode) placeDecodeConstants(plan.decode, memory, constants);
     const module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     return new WasmBackend(plan, memory, instance.exports as unknown as WasmBackend['exports'], features);

@@ -2,12 +2,15 @@
 // memory layout — a reserved first KiB, the constants the kernels read (placed at load straight from
 // weights.safetensors), one scratch region, then the activation arena. Arena values share slots when their
 // lifetimes (in node order) do not overlap; slot sizes follow from the feeds' symbols at run time.
+// A LLaMA-family model (model.decoder) also gets decode_step (decode-step.ts), its region between the
+// constants and the scratch.
 // When a layer gets the LUT kernel, model.relaxed.wasm is the same module with relaxed SIMD in those kernels
 // (same exports and memory layout): the runtime loads it where the engine has relaxed SIMD.
 import { sizeOf } from '../../../formats/tensor.ts';
 import type { WasmCall, WasmConstant, WasmPlan } from '../../../runtime/plan.ts';
 import { lutLayoutBytes, onebitLayoutBytes } from '../../../runtime/wasm/onebit-layout.ts';
 import type { IrModel } from '../../ir/graph.ts';
+import { emitDecodeStep, planDecodeStep } from './decode-step.ts';
 import { addBinary, addUnary } from './elementwise.ts';
 import { addBatchedMatMul, addMatMulConstB } from './matmul.ts';
 import type { Module } from './module.ts';
@@ -63,6 +66,11 @@ export function emitWasm(model: IrModel, options: SelectOptions = {}): EmittedWa
   }));
   const withConstants = choices.map((c) => ({ choice: c, offsets: constantOffsets(c) }));
 
+  // ---- the fused decode step's region (LLaMA-family models) ----
+  const allocate = (bytes: number) => { const at = offset; offset = align(at + bytes); return at; };
+  const byNode = new Map(choices.map((c) => [c.node.name, c]));
+  const decode = model.decoder ? planDecodeStep(model.decoder, byNode, allocate) : undefined;
+
   // ---- scratch ----
   const scratchBytes = Math.max(ALIGN,
     ...choices.filter((c) => c.kind === 'onebit-linear').map((c) => onebitScratchBytes(c.sizes['in']!, c.sizes['out']!)),
@@ -83,6 +91,13 @@ export function emitWasm(model: IrModel, options: SelectOptions = {}): EmittedWa
       const fn = emitKernel(mod, c, offsets, k, scratch, once, relaxed);
       calls[c.node.name] = { kind: c.kind, fn, constants: offsets, sizes: c.sizes };
     });
+    if (decode) {
+      const index = new Map(choices.map((c, k) => [c.node.name, k]));
+      emitDecodeStep(mod, decode, calls, (node, g) => {
+        const { choice, offsets } = withConstants[index.get(node)!]!;
+        return emitKernel(mod, choice, { ...offsets, 2: g }, `${index.get(node)!}_folded`, scratch, once, relaxed);
+      });
+    }
     const emitted = finishModule(mod);
     mod.dispose();
     return emitted;
@@ -93,12 +108,15 @@ export function emitWasm(model: IrModel, options: SelectOptions = {}): EmittedWa
   // ---- arena slots ----
   const { values, slots } = planSlots(model, choices);
   return {
-    plan: { file: WASM_FILE, ...(relaxedBinary ? { relaxedFile: RELAXED_WASM_FILE } : {}), arenaBase, constants, calls, values, slots },
+    plan: {
+      file: WASM_FILE, ...(relaxedBinary ? { relaxedFile: RELAXED_WASM_FILE } : {}), arenaBase, constants, calls, values, slots,
+      ...(decode ? { decode: decode.plan } : {}),
+    },
     binary, text, ...(relaxedBinary ? { relaxedBinary } : {}),
   };
 }
 
-function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k: number, scratch: number, once: (fn: string, add: (m: Module) => void) => string, relaxed: boolean): string {
+function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k: number | string, scratch: number, once: (fn: string, add: (m: Module) => void) => string, relaxed: boolean): string {
   const s = c.sizes;
   switch (c.kind) {
     case 'onebit-linear': {

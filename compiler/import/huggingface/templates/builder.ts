@@ -146,6 +146,13 @@ export class GraphBuilder {
     return name;
   }
 
+  /** The name of the node writing value `output`. */
+  producer(output: string): string {
+    const node = this.nodes.find((n) => n.outputs.includes(output));
+    if (!node) throw new Error(`no node writes '${output}'`);
+    return node.name;
+  }
+
   /** A node name not used yet: `base`, else `base_1`, `base_2` … (as PyTorch's exporter numbers repeats). */
   uniqueNodeName(base: string): string {
     let name = base;
@@ -413,14 +420,16 @@ export class CausalLm {
 
   /**
    * The LM head and the outputs: logits = Gemm(x, weight [vocab, width], transB=1) (node `/lm_head/Gemm`) reshaped to
-   * [batch, sequence, vocab]; declares `logits` then every present.{i}.key|value.
+   * [batch, sequence, vocab]; declares `logits` then every present.{i}.key|value. Returns the Gemm's node name.
    */
-  head(x: string, weight: string, vocab: number): void {
+  head(x: string, weight: string, vocab: number): string {
     const s = this.b.scope('/lm_head');
-    s.reshape(s.op('Gemm', [x, weight], { transB: 1 }), this.shapeWith([vocab]), 'logits');
+    const gemm = s.op('Gemm', [x, weight], { transB: 1 });
+    s.reshape(gemm, this.shapeWith([vocab]), 'logits');
     this.b.output('logits', 'float32', ['batch', 'sequence', vocab]);
     const total = dimAdd('past_sequence', 'sequence');
     for (const name of this.presents) this.b.output(name, 'float32', ['batch', this.kvHeads, total, this.headDim]);
+    return this.b.producer(gemm);
   }
 }
 

@@ -8,6 +8,7 @@
 // projection already 1-bit, built directly as OneBitLinear(x, sign, g, h) {in, out, post_norm_eps} (the signs
 // are the checkpoint's int8 bytes seen as uint8, g = input_factor, h = weight_scale); lm_head untied, full
 // precision. These nodes are not MatMul/Gemm, so find-linears (and SVID) never touch them.
+import type { DecoderLayerSpec } from '../../../ir/decoder-spec.ts';
 import type { IrModel } from '../../../ir/graph.ts';
 import type { HfConfig } from '../config.ts';
 import type { WeightSource } from '../folder.ts';
@@ -27,8 +28,12 @@ export function buildLlama(config: HfConfig, weights: WeightSource, source: { pa
   const lm = new CausalLm(b, '/model', config.numLayers, kvHeads, d, config.slidingWindow);
   const m = b.scope('/model');
   const embedTokens = w('embed_tokens.weight', [V, H], `vocab_size ${V}, ${hidden}`);
-  let x = lm.flatten(m, lm.embed(m.child('embed_tokens'), embedTokens), H);
-  const rope = lm.rotary(ropeInverseFrequencies(config.ropeTheta, d));
+  const embedded = lm.embed(m.child('embed_tokens'), embedTokens);
+  let x = lm.flatten(m, embedded, H);
+  const inverseFrequencies = ropeInverseFrequencies(config.ropeTheta, d);
+  const rope = lm.rotary(inverseFrequencies);
+  const layers: DecoderLayerSpec[] = [];
+  const node = (output: string) => b.producer(output);
 
   for (let i = 0; i < config.numLayers; i++) {
     const layer = m.child(`layers.${i}`);
@@ -52,20 +57,37 @@ export function buildLlama(config: HfConfig, weights: WeightSource, source: { pa
     const down = proj('mlp.down_proj', H, I, config.mlpBias, `${hidden}, intermediate_size ${I}`);
 
     const h = layer.child('input_layernorm').rmsNorm(x, w(`${at}input_layernorm.weight`, [H], hidden), eps);
-    const context = lm.attention(attn,
-      linear(attn, 'q_proj', h, q), linear(attn, 'k_proj', h, k), linear(attn, 'v_proj', h, v),
-      { layer: i, heads, kvHeads, headDim: d, rope, scale: { multiply: d ** -0.5 } });
-    x = layer.add(x, linear(attn, 'o_proj', context, o));
+    const [qOut, kOut, vOut] = [linear(attn, 'q_proj', h, q), linear(attn, 'k_proj', h, k), linear(attn, 'v_proj', h, v)];
+    const context = lm.attention(attn, qOut, kOut, vOut, { layer: i, heads, kvHeads, headDim: d, rope, scale: { multiply: d ** -0.5 } });
+    const oOut = linear(attn, 'o_proj', context, o);
+    x = layer.add(x, oOut);
 
     const h2 = layer.child('post_attention_layernorm').rmsNorm(x, w(`${at}post_attention_layernorm.weight`, [H], hidden), eps);
-    const gated = mlp.mul(mlp.child('act_fn').activation(linear(mlp, 'gate_proj', h2, gate), config.hiddenAct), linear(mlp, 'up_proj', h2, up));
-    x = layer.add(x, linear(mlp, 'down_proj', gated, down));
+    const [gateOut, upOut] = [linear(mlp, 'gate_proj', h2, gate), linear(mlp, 'up_proj', h2, up)];
+    const gated = mlp.mul(mlp.child('act_fn').activation(gateOut, config.hiddenAct), upOut);
+    const downOut = linear(mlp, 'down_proj', gated, down);
+    x = layer.add(x, downOut);
+    layers.push({
+      inputNorm: node(h), postNorm: node(h2),
+      q: node(qOut), k: node(kOut), v: node(vOut), o: node(oOut), gate: node(gateOut), up: node(upOut), down: node(downOut),
+    });
   }
 
   const normed = m.child('norm').rmsNorm(x, w('norm.weight', [H], hidden), eps);
   // Tied (or no lm_head.weight in the checkpoint): the head reads the embedding matrix itself, [vocab, hidden] = [out, in].
   const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
   const head = tied ? embedTokens : b.weight('lm_head.weight', [V, H], why(`vocab_size ${V}, ${hidden}`));
-  lm.head(normed, head, V);
-  return b.model(source);
+  const headNode = lm.head(normed, head, V);
+  const model = b.model(source);
+  // The fused decode step covers the SiLU MLP (LLaMA, Mistral, Qwen2); other activations keep the graph path.
+  if (config.hiddenAct === 'silu') {
+    model.decoder = {
+      embed: node(embedded), layers, finalNorm: node(normed), head: headNode,
+      hidden: H, intermediate: I, vocab: V, heads, kvHeads, headDim: d,
+      ropeInverseFrequencies: Array.from(inverseFrequencies), scale: d ** -0.5,
+      ...(config.slidingWindow !== undefined ? { slidingWindow: config.slidingWindow } : {}),
+      contextLength: config.maxPositionEmbeddings,
+    };
+  }
+  return model;
 }
