@@ -23,6 +23,7 @@ import { STORIES_DIR, writeHfCheckpoint } from '../test/helpers/hf-checkpoint.ts
 import { randomNormal, valueInfo } from '../test/helpers/onnx-builder.ts';
 import { checkpoint7bShaped } from './compile-7b.ts';
 import { median, modelBytes } from './gemv.ts';
+import { speedup, table } from './report.ts';
 
 const HIDDEN = 4096;
 const INTERMEDIATE = 11008;
@@ -64,8 +65,8 @@ function headModel(): Uint8Array {
     [['w', { dtype: 'float32', dims: [HIDDEN, VOCAB], data: randomNormal(HIDDEN * VOCAB, 0.02, 7) } as Tensor]]);
 }
 
-async function ortRun(model: Uint8Array): Promise<() => Promise<unknown>> {
-  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+async function ortRun(model: Uint8Array, threads = 1): Promise<() => Promise<unknown>> {
+  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
   const feeds = { x: new ortNode.Tensor('float32', randomNormal(HIDDEN, 1, 3), [1, HIDDEN]) };
   return () => session.run(feeds);
 }
@@ -128,19 +129,25 @@ export async function decode7bTable(): Promise<void> {
     const stepOneBitHead = await bundleStepMs(join(dir, 'out-1bit-head'));
     const head = await median(await headKernel(), 10, 1500);
     const ortProjections = await median(await ortRun(projectionsModel()), 10, 3000);
+    const ortProjections2 = await median(await ortRun(projectionsModel(), 2), 10, 3000);
     const ortHead = await median(await ortRun(headModel()), 10, 1500);
 
-    const row = (name: string, ms: number, base: number) => `| ${name} | ${ms.toFixed(2)} ms | ${(ms / base).toFixed(3)} | ${(base / ms).toFixed(2)}× |`;
-    console.log(`\nLLaMA-7B-shaped, ${LAYERS} layers (hidden ${HIDDEN}, intermediate ${INTERMEDIATE}, 32 heads, vocab ${VOCAB}), 1-bit by SVID (compiled in ${compileSeconds.toFixed(0)} s): one decode step after a ${PREFILL}-token prompt, one thread (medians)\n`);
-    console.log('| runner | per token | ÷ onnxruntime-node 14 projections | speed-up |');
-    console.log('|---|---|---|---|');
-    console.log(row('onnxruntime-node fp32: the 14 projections (q, k, v, o, gate, up, down × 2), one token', ortProjections, ortProjections));
-    console.log(row('onebitc fused decode step, whole token: embedding, 2 layers (1-bit projections, RoPE, attention over the cache), fp32 LM head', step, ortProjections));
-    console.log(row('onebitc fused decode step without its LM head (step − head kernel alone): embedding + 2 layers', step - head, ortProjections));
-    console.log(row('onebitc fused decode step, whole token, with --quantize-head (1-bit LM head)', stepOneBitHead, ortProjections));
-    console.log(row('onebitc LM head kernel alone (fp32 32000×4096 GEMV, matmul-const)', head, ortProjections));
-    console.log(row('onnxruntime-node fp32 LM head MatMul alone (4096 → 32000)', ortHead, ortProjections));
-    console.log(row('onnxruntime-node fp32: 14 projections + LM head (sum of the two)', ortProjections + ortHead, ortProjections));
+    const rows: [string, number][] = [
+      ['onnxruntime-node fp32: the 14 projections (q, k, v, o, gate, up, down × 2), one token', ortProjections],
+      ['onnxruntime-node fp32, 2 threads: the 14 projections', ortProjections2],
+      ['onebitc fused decode step, whole token: embedding, 2 layers (1-bit projections, RoPE, attention over the cache), fp32 LM head', step],
+      ['onebitc fused decode step without its LM head (step − head kernel alone): embedding + 2 layers', step - head],
+      ['onebitc fused decode step, whole token, with --quantize-head (1-bit LM head)', stepOneBitHead],
+      ['onebitc LM head kernel alone (fp32 32000×4096 GEMV, matmul-const)', head],
+      ['onnxruntime-node fp32 LM head MatMul alone (4096 → 32000)', ortHead],
+      ['onnxruntime-node fp32: 14 projections + LM head (sum of the two)', ortProjections + ortHead],
+    ];
+    const title = `LLaMA-7B-shaped, ${LAYERS} layers (hidden ${HIDDEN}, intermediate ${INTERMEDIATE}, 32 heads, vocab ${VOCAB}), 1-bit by SVID (compiled in ${compileSeconds.toFixed(0)} s): one decode step after a ${PREFILL}-token prompt, one thread unless said (medians)`;
+    table(title, ['runner', 'per token', '÷ onnxruntime-node 14 projections', 'speed-up'],
+      rows.map(([name, ms]) => [name, `${ms.toFixed(2)} ms`, (ms / ortProjections).toFixed(3), `${(ortProjections / ms).toFixed(2)}×`]));
+    const chart: [string, number][] = [['onnxruntime-node fp32, 2 threads', ortProjections2], ['onebitc fused step, 2 layers (no LM head)', step - head],
+      ['onebitc fused step, whole token, fp32 LM head', step], ['onebitc fused step, whole token, 1-bit LM head', stepOneBitHead]];
+    for (const [name, ms] of chart) speedup('LLaMA-7B-shaped 2-layer decode step, per token', 'onnxruntime-node fp32, 1 thread: the 14 projections', name, ortProjections / ms);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,7 @@ import { compile } from '../compiler/compile.ts';
 import { DecodeSession } from '../runtime/generate/session.ts';
 import type { LanguageModel } from '../runtime/generate/session.ts';
 import { median } from './gemv.ts';
+import { speedup, table } from './report.ts';
 
 const FIXTURE = new URL('../test/fixtures/stories260K/', import.meta.url);
 const HF_DIR = new URL('.', FIXTURE).pathname;
@@ -132,16 +133,14 @@ export async function decodeTables(): Promise<void> {
   }
   const ref = rows[0]!;
   const same = (a: number[]) => { let i = 0; while (i < a.length && a[i] === ref.ids[i]) i++; return i; };
-  console.log(`\nstories260K greedy decoding, ${prompt.length}-token prompt + ${NEW_TOKENS} new tokens, one thread (median of whole generations)\n`);
-  console.log('| runner | tokens/s | speed-up over onnxruntime-node | ids matching onnxruntime-node |');
-  console.log('|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.name} | ${r.tps.toFixed(0)} | ${(r.tps / ref.tps).toFixed(2)}× | ${same(r.ids)}/${NEW_TOKENS} |`);
+  const title = `stories260K greedy decoding, ${prompt.length}-token prompt + ${NEW_TOKENS} new tokens, one thread (median of whole generations)`;
+  table(title, ['runner', 'tokens/s', 'speed-up over onnxruntime-node', 'ids matching onnxruntime-node'],
+    rows.map((r) => [r.name, r.tps.toFixed(0), `${(r.tps / ref.tps).toFixed(2)}×`, `${same(r.ids)}/${NEW_TOKENS}`]));
+  for (const r of rows) speedup('stories260K greedy decoding, tokens/s', 'onnxruntime-node fp32, full recompute', r.name, r.tps / ref.tps);
 
   const short = longPrompt(prompt, 16);
   const long = longPrompt(prompt, 400);
-  console.log(`\nstories260K, one decode step after a 16- vs 400-token prefill (wasm, median of ${STEPS}-step runs, prefill excluded)\n`);
-  console.log('| bundle | at 16: ms/step (tokens/s) | at 400: ms/step (tokens/s) | tokens/s 16 ÷ 400 |');
-  console.log('|---|---|---|---|');
+  const steps: string[][] = [];
   const bundles: [string, LanguageModel][] = [
     ['onebitc 1-bit, fused step', onebit], ['onebitc 1-bit, graph', graphPath(onebit)],
     ['onebitc --no-quantize, fused step', fp], ['onebitc --no-quantize, graph', graphPath(fp)],
@@ -149,8 +148,10 @@ export async function decodeTables(): Promise<void> {
   for (const [name, model] of bundles) {
     const a = await stepMs(model, short);
     const b = await stepMs(model, long);
-    console.log(`| ${name} | ${a.toFixed(3)} ms (${(1000 / a).toFixed(0)}) | ${b.toFixed(3)} ms (${(1000 / b).toFixed(0)}) | ${(b / a).toFixed(2)}× |`);
+    steps.push([name, `${a.toFixed(3)} ms (${(1000 / a).toFixed(0)})`, `${b.toFixed(3)} ms (${(1000 / b).toFixed(0)})`, `${(b / a).toFixed(2)}×`]);
   }
+  table(`stories260K, one decode step after a 16- vs 400-token prefill (wasm, median of ${STEPS}-step runs, prefill excluded)`,
+    ['bundle', 'at 16: ms/step (tokens/s)', 'at 400: ms/step (tokens/s)', 'tokens/s 16 ÷ 400'], steps);
   onebit.dispose();
   fp.dispose();
 }
