@@ -13,7 +13,10 @@ import binaryen from 'binaryen';
 import { addOneBitLinear, onebitScratchBytes } from '../compiler/codegen/wasm/onebit-linear.ts';
 import { addOneBitLut, lutScratchBytes } from '../compiler/codegen/wasm/onebit-lut.ts';
 import { hasRelaxedSimd } from '../runtime/wasm/backend.ts';
-import { relayoutSigns, relayoutSignsLut } from '../runtime/wasm/onebit-layout.ts';
+import { LUT_TILE_ROWS, relayoutSigns, relayoutSignsLut } from '../runtime/wasm/onebit-layout.ts';
+import { splitRanges } from '../runtime/wasm/row-split.ts';
+import { withSharedMemoryImport } from '../runtime/wasm/shared-memory.ts';
+import { ThreadPool } from '../runtime/wasm/thread-pool.ts';
 import { tensorToProto } from '../formats/onnx/tensor-proto.ts';
 import type { Tensor } from '../formats/tensor.ts';
 import { randomNormal, rng, valueInfo } from '../test/helpers/onnx-builder.ts';
@@ -71,8 +74,8 @@ function matmulNBitsModel(K: number, N: number): Uint8Array {
   [['b', { dtype: 'uint8', dims: [N, blocks, 16], data: b }], ['scales', { dtype: 'float32', dims: [N * blocks], data: scales }]], true);
 }
 
-async function ortNodeRunner(model: Uint8Array, x: Float32Array, M: number, K: number): Promise<Run> {
-  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+async function ortNodeRunner(model: Uint8Array, x: Float32Array, M: number, K: number, threads = 1): Promise<Run> {
+  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
   const feeds = { x: new ortNode.Tensor('float32', x, [M, K]) };
   return () => session.run(feeds);
 }
@@ -86,8 +89,15 @@ async function ortWebRunner(model: Uint8Array, x: Float32Array, M: number, K: nu
 
 export type OneBitKernel = 'exact' | 'lut' | 'lut-relaxed';
 
-/** The OneBit kernel for out×in, instantiated alone with random signs, g, h and x (M rows). */
-export async function onebitRunner(out: number, inDim: number, x: Float32Array, M: number, kernel: OneBitKernel = 'exact'): Promise<Run> {
+/** Worker pools the runners started (disposed at the end of a table). */
+const pools: ThreadPool[] = [];
+
+/**
+ * The OneBit kernel for out×in, instantiated alone with random signs, g, h and x (M rows). threads > 1 (LUT,
+ * M = 1): the runtime's split (runtime/wasm/backend.ts): tables on the calling thread, tile ranges on all.
+ */
+export async function onebitRunner(out: number, inDim: number, x: Float32Array, M: number, kernel: OneBitKernel = 'exact', threads = 1): Promise<Run> {
+  if (threads > 1 && (kernel === 'exact' || M !== 1)) throw new Error('onebitRunner: threads only for the LUT GEMV');
   const next = rng(7);
   const canonical = new Uint8Array(out * Math.ceil(inDim / 8));
   for (let i = 0; i < canonical.length; i++) canonical[i] = Math.floor(next() * 256);
@@ -108,15 +118,22 @@ export async function onebitRunner(out: number, inDim: number, x: Float32Array, 
   }
   const { binary } = finishModule(mod);
   mod.dispose();
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(top / 65536) + 1, maximum: 65536 });
-  const instance = await WebAssembly.instantiate(new WebAssembly.Module(binary), { env: { memory } });
+  const shared = threads > 1;
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(top / 65536) + 1, maximum: 65536, shared });
+  const module = new WebAssembly.Module((shared ? withSharedMemoryImport(binary) : binary) as Uint8Array<ArrayBuffer>);
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
   new Uint8Array(memory.buffer, sign, signs.length).set(signs);
   new Float32Array(memory.buffer, g, inDim).set(randomNormal(inDim, 0.05, 8));
   new Float32Array(memory.buffer, h, out).set(randomNormal(out, 0.05, 9));
   new Float32Array(memory.buffer, bias, out).set(randomNormal(out, 0.05, 10));
   new Float32Array(memory.buffer, xp, M * inDim).set(x);
   const linear = instance.exports.linear as (x: number, y: number, rows: number) => void;
-  return () => linear(xp, yp, M);
+  if (!shared) return () => linear(xp, yp, M);
+  const pool = await ThreadPool.create(module, memory, instance.exports, ['linear$rows'], threads);
+  pools.push(pool);
+  const tables = instance.exports['linear$tables'] as (x: number) => void;
+  const ranges = splitRanges(Math.ceil(out / LUT_TILE_ROWS), threads).map(([a, b]) => [yp, a, b]);
+  return () => { tables(xp); pool.run('linear$rows', ranges); };
 }
 
 const fmt = (ms: number, base: number): string => `${ms.toFixed(3)} ms (${(base / ms).toFixed(2)}×)`;

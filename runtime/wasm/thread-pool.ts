@@ -25,6 +25,8 @@ interface WorkerHandle {
   post(message: unknown): void;
   next(): Promise<unknown>;
   terminate(): void;
+  /** Lets the process exit while the worker lives (Node; a no-op in browsers). */
+  unref(): void;
 }
 
 /** Whether this thread may block in Atomics.wait (false on a browser's main thread). */
@@ -43,8 +45,8 @@ async function startWorker(): Promise<WorkerHandle> {
   if (isNode()) {
     const { Worker } = await import('node:worker_threads');
     const w = new Worker(THREAD_WORKER_SOURCE, { eval: true });
-    w.unref(); // a model the user forgot to dispose must not keep the process alive
     return {
+      unref: () => void w.unref(),
       post: (m) => w.postMessage(m),
       next: () => new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); }),
       terminate: () => void w.terminate(),
@@ -60,6 +62,7 @@ async function startWorker(): Promise<WorkerHandle> {
       w.onerror = (e) => reject(new Error(e.message));
     }),
     terminate: () => w.terminate(),
+    unref: () => {},
   };
 }
 
@@ -99,6 +102,9 @@ export class ThreadPool {
       for (const w of workers) w.terminate();
       throw e;
     }
+    // only once started (while the caller awaits 'ready' the workers must keep the process alive): a model the
+    // user forgot to dispose must not keep the process running
+    for (const w of workers) w.unref();
     return new ThreadPool(workers, control, names, local);
   }
 

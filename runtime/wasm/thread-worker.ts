@@ -8,11 +8,13 @@
 // (Int32Array over a SharedArrayBuffer, see thread-pool.ts for the field order) until told to quit.
 
 /**
- * The worker's body; runs in the worker, never in the calling thread. `nodeRequire`: `require` in a Node eval
- * worker (which runs as a CommonJS script), undefined in browsers. It comes as a parameter, named only inside
- * THREAD_WORKER_SOURCE's text, because bundlers rewrite a `require(…)` call written here.
+ * The worker's body; runs in the worker, never in the calling thread. `nodeWorkerThreads`: imports
+ * node:worker_threads in Node, undefined in browsers. It comes as a parameter written only inside
+ * THREAD_WORKER_SOURCE's text, because bundlers rewrite `require(…)` and `import(…)` written here into helpers
+ * the worker would not have. (A dynamic import, because a Node eval worker runs as CommonJS or, when the
+ * parent runs with --input-type=module, as an ES module: only import() works in both.)
  */
-export function threadWorkerMain(nodeRequire: ((id: string) => unknown) | undefined): void {
+export function threadWorkerMain(nodeWorkerThreads: (() => Promise<unknown>) | undefined): void {
   interface Init { module: WebAssembly.Module; memory: WebAssembly.Memory; control: SharedArrayBuffer; slot: number; names: string[]; spin: number }
   type Post = (message: unknown) => void;
   const serve = (init: Init, post: Post): void => {
@@ -48,13 +50,16 @@ export function threadWorkerMain(nodeRequire: ((id: string) => unknown) | undefi
     }
   };
   const g = globalThis as unknown as { postMessage?: Post; onmessage?: ((e: { data: Init }) => void) | null };
-  if (nodeRequire) {
-    const { parentPort } = nodeRequire('node:worker_threads') as { parentPort: { once(ev: 'message', f: (m: Init) => void): void; postMessage: Post } };
-    parentPort.once('message', (init) => serve(init, (m) => parentPort.postMessage(m)));
+  if (nodeWorkerThreads) {
+    // messages posted before the listener is attached wait on the port
+    void nodeWorkerThreads().then((wt) => {
+      const { parentPort } = wt as { parentPort: { once(ev: 'message', f: (m: Init) => void): void; postMessage: Post } };
+      parentPort.once('message', (init) => serve(init, (m) => parentPort.postMessage(m)));
+    });
   } else {
     g.onmessage = (e) => { g.onmessage = null; serve(e.data, (m) => g.postMessage!(m)); };
   }
 }
 
 /** Source text that runs threadWorkerMain when evaluated as a script. */
-export const THREAD_WORKER_SOURCE = `(${threadWorkerMain.toString()})(typeof require === 'function' ? require : undefined);\n`;
+export const THREAD_WORKER_SOURCE = `(${threadWorkerMain.toString()})(typeof process === 'object' && process.versions && process.versions.node ? () => import('node:worker_threads') : undefined);\n`;
