@@ -9,8 +9,8 @@ import type { ExecutionHooks } from '../execute.ts';
 import type { GraphNode } from '../graph.ts';
 import type { WasmPlan } from '../plan.ts';
 import { bindCall } from './bindings.ts';
-import { LUT_TILE_ROWS, relayoutSigns, relayoutSignsLut } from './onebit-layout.ts';
-import { MIN_SPLIT_WEIGHTS, splitRanges } from './row-split.ts';
+import { relayoutSigns, relayoutSignsLut } from './onebit-layout.ts';
+import { MIN_SPLIT_WEIGHTS, SPLIT_UNIT_ROWS, splitRanges } from './row-split.ts';
 import { withSharedMemoryImport } from './shared-memory.ts';
 import { ThreadPool } from './thread-pool.ts';
 
@@ -56,7 +56,7 @@ export interface WasmThreadOptions {
 }
 
 export class WasmBackend {
-  /** Kernel calls made by the last run, by kind (proof of which path ran); 'onebit-lut:threads' counts split GEMVs. */
+  /** Kernel calls made by the last run, by kind (proof of which path ran); '<kind>:threads' counts GEMVs split between threads. */
   readonly calls = new Map<string, number>();
   private readonly layouts = new Map<string, ArenaLayout>();
 
@@ -89,7 +89,8 @@ export class WasmBackend {
     if (threads > 1) {
       for (const call of Object.values(plan.calls)) {
         const { in: inDim, out } = call.sizes as { in: number; out: number };
-        if (call.kind === 'onebit-lut' && out * inDim >= minWeights && out > LUT_TILE_ROWS) splits.set(call.fn, Math.ceil(out / LUT_TILE_ROWS));
+        const onebit = call.kind === 'onebit-lut' || call.kind === 'onebit-linear';
+        if (onebit && out * inDim >= minWeights && out > SPLIT_UNIT_ROWS) splits.set(call.fn, Math.ceil(out / SPLIT_UNIT_ROWS));
       }
     }
     const shared = splits.size > 0;
@@ -123,7 +124,7 @@ export class WasmBackend {
   }
 
   /**
-   * One token through a split LUT layer: the calling thread builds the tables, every thread sweeps its range
+   * One token through a split OneBit layer (exact or LUT): the calling thread builds the tables, every thread sweeps its range
    * of tiles, and the post-norm (which needs the whole row) runs after the join.
    */
   private runSplit(fn: string, tiles: number, x: number, y: number): void {

@@ -1,7 +1,7 @@
-// load({ threads }) on a real bundle: the trained OneBit stories260K checkpoint compiled with --kernel lut,
-// every OneBit layer split (threadMinWeights: 1). Decoding token by token (one row per call: the split LUT
-// GEMV) gives bit-for-bit the logits of threads: 1 and the reference greedy tokens; several rows per call stay
-// on the calling thread; dispose() (or no dispose at all) lets the Node process exit.
+// load({ threads }) on a real bundle: the trained OneBit stories260K checkpoint compiled with --kernel lut and
+// --kernel exact, every OneBit layer split (threadMinWeights: 1). Decoding token by token (one row per call:
+// the split GEMV) gives bit-for-bit the logits of threads: 1 and the reference greedy tokens; several rows per
+// call stay on the calling thread; dispose() (or no dispose at all) lets the Node process exit.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,14 +23,19 @@ interface LmModel {
   dispose(): void;
 }
 
-let built: Promise<string> | undefined;
-const bundle = (): Promise<string> => {
-  const dir = join(tempDir('threads'), 'bundle');
-  built ??= compile(FIXTURE, { output: dir, kernel: 'lut', targets: ['wasm'], log: () => {} }).then(() => dir);
-  return built;
+type Kernel = 'lut' | 'exact';
+const built = new Map<Kernel, Promise<string>>();
+const bundle = (kernel: Kernel = 'lut'): Promise<string> => {
+  let b = built.get(kernel);
+  if (!b) {
+    const dir = join(tempDir(`threads-${kernel}`), 'bundle');
+    b = compile(FIXTURE, { output: dir, kernel, targets: ['wasm'], log: () => {} }).then(() => dir);
+    built.set(kernel, b);
+  }
+  return b;
 };
-const load = async (options: object): Promise<LmModel> =>
-  (await import(pathToFileURL(join(await bundle(), 'model.js')).href)).load({ backend: 'wasm', ...options }) as Promise<LmModel>;
+const load = async (options: object, kernel: Kernel = 'lut'): Promise<LmModel> =>
+  (await import(pathToFileURL(join(await bundle(kernel), 'model.js')).href)).load({ backend: 'wasm', ...options }) as Promise<LmModel>;
 
 /** Every logit of decoding `ids` one token at a time with the KV cache. */
 async function decode(model: LmModel, ids: readonly number[]): Promise<Float32Array> {
@@ -48,28 +53,32 @@ async function decode(model: LmModel, ids: readonly number[]): Promise<Float32Ar
 
 const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
-test('threads: 2 decodes stories260K to the same logits bit for bit as threads: 1, and the reference greedy tokens', async (t) => {
-  const one = await load({ threads: 1 });
-  const two = await load({ threads: 2, threadMinWeights: 1 });
-  try {
-    t.is(one.threads, 1);
-    t.is(two.threads, 2);
-    const ids = [...reference.prompt_ids, ...reference.greedy_continuation_ids.slice(0, 8)];
-    const single = await decode(one, ids);
-    const split = await decode(two, ids);
-    t.is(two.wasmCalls.get('onebit-lut:threads'), 35, 'every OneBit layer split on the last token');
-    t.is(one.wasmCalls.get('onebit-lut:threads'), undefined);
-    t.deepEqual(bits(split), bits(single));
-    // several rows (the prompt at once): the exact GEMM on the calling thread
-    await two.run({ input_ids: { data: BigInt64Array.from(reference.prompt_ids.map(BigInt)), dims: [1, reference.prompt_ids.length] },
-      ...Object.fromEntries(Array.from({ length: LAYERS }, (_, i) => ['key', 'value'].map((k) => [`past_key_values.${i}.${k}`, { data: new Float32Array(0), dims: [1, 4, 0, 8] }])).flat()) });
-    t.is(two.wasmCalls.get('onebit-lut:threads'), undefined);
-    t.deepEqual(await two.generateIds(reference.prompt_ids, { maxTokens: 32, stopOnEos: false }), reference.greedy_continuation_ids);
-  } finally {
-    one.dispose();
-    two.dispose();
-  }
-});
+for (const kernel of ['lut', 'exact'] as const) {
+  test(`--kernel ${kernel}: threads: 2 decodes stories260K to the same logits bit for bit as threads: 1, and the reference greedy tokens`, async (t) => {
+    const one = await load({ threads: 1 }, kernel);
+    const two = await load({ threads: 2, threadMinWeights: 1 }, kernel);
+    const kind = kernel === 'lut' ? 'onebit-lut' : 'onebit-linear';
+    try {
+      t.is(one.threads, 1);
+      t.is(two.threads, 2);
+      const ids = [...reference.prompt_ids, ...reference.greedy_continuation_ids.slice(0, 8)];
+      const single = await decode(one, ids);
+      const split = await decode(two, ids);
+      t.is(two.wasmCalls.get(`${kind}:threads`), 35, 'every OneBit layer split on the last token');
+      t.is(one.wasmCalls.get(`${kind}:threads`), undefined);
+      t.deepEqual(bits(split), bits(single));
+      // several rows (the prompt at once): the exact GEMM on the calling thread
+      await two.run({ input_ids: { data: BigInt64Array.from(reference.prompt_ids.map(BigInt)), dims: [1, reference.prompt_ids.length] },
+        ...Object.fromEntries(Array.from({ length: LAYERS }, (_, i) => ['key', 'value'].map((k) => [`past_key_values.${i}.${k}`, { data: new Float32Array(0), dims: [1, 4, 0, 8] }])).flat()) });
+      t.is(two.wasmCalls.get(`${kind}:threads`), undefined);
+      t.is(two.wasmCalls.get(kind), 35);
+      t.deepEqual(await two.generateIds(reference.prompt_ids, { maxTokens: 32, stopOnEos: false }), reference.greedy_continuation_ids);
+    } finally {
+      one.dispose();
+      two.dispose();
+    }
+  });
+}
 
 test('threads: 2 with the default threshold leaves stories260K (layers below 2^20 weights) single-threaded', async (t) => {
   const m = await load({ threads: 2 });

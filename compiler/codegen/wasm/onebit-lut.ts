@@ -35,11 +35,11 @@
 // only engines with relaxed SIMD load (runtime/wasm/backend.ts detects it).
 //
 // Scratch (`lutScratchBytes`): the GEMV's [int8 tables 1 KiB][fp32 tables 2 KiB][x' (in_pad) f32]
-// [y_acc (tiles·16) f32], or the GEMM's (onebitScratchBytes); nothing is kept between calls.
+// [y_acc (tiles·16) f32], or the GEMM's (onebitGemmScratchBytes); nothing is kept between calls.
 import binaryen from 'binaryen';
 import type { Module } from './module.ts';
 import type { OneBitLinearSpec } from './onebit-linear.ts';
-import { addOneBitGemmLutLayout, addPostNorm, Fn, onebitScratchBytes, signMask, splatMask } from './onebit-linear.ts';
+import { addOneBitGemmLutLayout, addPostNorm, Fn, onebitGemmScratchBytes, signMask, splatMask } from './onebit-linear.ts';
 import { LUT_BLOCK_PAIRS, LUT_TILE_ROWS } from '../../../runtime/wasm/onebit-layout.ts';
 
 export interface OneBitLutSpec extends OneBitLinearSpec {
@@ -62,7 +62,7 @@ if (HI_PAIRS < 1 || LO_PAIRS < 1) throw new Error('LUT table ranges too wide for
 
 /** Scratch bytes a LUT kernel for (in, out) needs (a multiple of 16). */
 export function lutScratchBytes(inDim: number, out: number): number {
-  return Math.max(gemvScratchBytes(inDim, out), onebitScratchBytes(inDim, out));
+  return Math.max(gemvScratchBytes(inDim, out), onebitGemmScratchBytes(inDim, out));
 }
 
 const gemvScratchBytes = (inDim: number, out: number): number => {
