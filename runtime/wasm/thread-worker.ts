@@ -28,15 +28,18 @@ export function threadWorkerMain(nodeWorkerThreads: (() => Promise<unknown>) | u
     }
     post('ready');
     const ctl = new Int32Array(init.control);
-    const base = init.slot * 16; // GO, FN, ARG0 … ARG3, DONE, FAILED (thread-pool.ts)
+    const base = init.slot * 16; // GO, FN, ARG0 … ARG3, DONE, FAILED, CLAIM (thread-pool.ts)
     let seen = 0;
     for (;;) {
-      // spin a little (calls come back to back while a model runs), then sleep until the generation changes
+      // spin a little (calls come back to back while a model runs), then sleep until GO changes
       let spins = 0;
       while (Atomics.load(ctl, base) === seen) {
         if (++spins > init.spin) { Atomics.wait(ctl, base, seen); spins = 0; }
       }
       seen = Atomics.load(ctl, base);
+      // claim the posted call (CLAIM = its generation) unless the caller took it back meanwhile
+      const job = Atomics.load(ctl, base + 8);
+      if (job <= 0 || Atomics.compareExchange(ctl, base + 8, job, -job) !== job) continue;
       const fn = ctl[base + 1]!;
       if (fn < 0) return;
       try {
@@ -45,7 +48,7 @@ export function threadWorkerMain(nodeWorkerThreads: (() => Promise<unknown>) | u
       } catch {
         ctl[base + 7] = 1;
       }
-      Atomics.store(ctl, base + 6, seen);
+      Atomics.store(ctl, base + 6, job);
       Atomics.notify(ctl, base + 6);
     }
   };

@@ -82,10 +82,10 @@ async function sharedLayers(layers: readonly LayerData[], kind: Kind) {
 const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 for (const kind of ['lut', 'exact'] as const) {
-  test(`${kind}: 2 and 3 threads give the single-threaded GEMV bit for bit, and the reference`, async (t) => {
+  test(`${kind}: 2 and 3 threads (workers always, or taking back unclaimed calls) give the single-threaded GEMV bit for bit, and the reference`, async (t) => {
     const s = await sharedLayers(LAYERS, kind);
-    for (const threads of [2, 3]) {
-      const pool = await ThreadPool.create(s.module, s.memory, s.exports, s.rowNames, threads);
+    for (const [threads, takeBack] of [[2, false], [3, false], [2, true]] as const) {
+      const pool = await ThreadPool.create(s.module, s.memory, s.exports, s.rowNames, threads, { takeBack });
       try {
         t.is(pool.threads, threads);
         LAYERS.forEach((l, k) => {
@@ -99,6 +99,11 @@ for (const kind of ['lut', 'exact'] as const) {
         const k = SHAPES.findIndex(([, o]) => o === 4099);
         const x = randomNormal(LAYERS[k]!.in, 1, 7);
         t.deepEqual(bits(s.run(k, x, pool, [[0, 1], [1, 257]])), bits(s.run(k, x)));
+        // calls handed to workers: one per range after the first, per layer, and the uneven split's one
+        const calls = LAYERS.reduce((n, l) => n + Math.min(Math.ceil(l.out / SPLIT_UNIT_ROWS), threads) - 1, 0) + 1;
+        if (!takeBack) t.is(pool.counts.worker, calls, 'every call ran in a worker');
+        else t.is(pool.counts.worker + pool.counts.takenBack, calls, 'each call ran once, in a worker or taken back');
+        t.log(`${kind}, ${threads} threads${takeBack ? ', take back' : ''}: ${pool.counts.worker} calls ran in workers, ${pool.counts.takenBack} taken back`);
       } finally {
         pool.dispose();
       }
@@ -110,11 +115,14 @@ test('the split unit is the LUT kernel\'s tile', (t) => {
   t.is(SPLIT_UNIT_ROWS, LUT_TILE_ROWS);
 });
 
-test('a trap in a worker is reported by run(), and run() after dispose() throws', async (t) => {
+test('a trap in either thread is reported by run(), the pool keeps working, and run() after dispose() throws', async (t) => {
   const s = await sharedLayers([LAYERS[2]!], 'lut');
   const pool = await ThreadPool.create(s.module, s.memory, s.exports, s.rowNames, 2);
-  // y far beyond the memory: the worker's call traps
-  t.throws(() => pool.run('k0$rows', [[1024, 0, 1], [0x7fff0000, 1, 3]]), { message: /worker 1: export 'k0\$rows' trapped/ });
+  // y far beyond the memory: the second call traps, in the worker, or in the caller if it took the call back
+  t.throws(() => pool.run('k0$rows', [[1024, 0, 1], [0x7fff0000, 1, 3]]), { message: /worker 1: export 'k0\$rows' trapped|out of bounds/ });
+  t.throws(() => pool.run('k0$rows', [[0x7fff0000, 0, 1], [1024, 1, 3]]), { message: /out of bounds/ }, 'the caller\'s own trap');
+  // the pool still works afterwards
+  t.notThrows(() => pool.run('k0$rows', [[1024, 0, 1], [1024, 1, 3]]));
   t.throws(() => pool.run('nope', [[0]]), { message: /not one of the exports/ });
   pool.dispose();
   t.throws(() => pool.run('k0$rows', [[0, 0, 0]]), { message: /after dispose/ });
