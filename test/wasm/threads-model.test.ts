@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { compile } from '../../compiler/compile.ts';
 import type { Tensor } from '../../formats/tensor.ts';
-import { ROOT, tempDir } from '../helpers/cli.ts';
+import { onebitc, ROOT, tempDir } from '../helpers/cli.ts';
 
 const FIXTURE = join(ROOT, 'test/fixtures/onebit-stories260K');
 const reference = JSON.parse(readFileSync(join(FIXTURE, 'reference/reference.json'), 'utf8')) as { prompt_ids: number[]; greedy_continuation_ids: number[] };
@@ -102,4 +102,17 @@ test('a Node process with a 2-thread model exits after dispose(), and without it
     const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
     t.is(stdout.trim(), '2 35 3', `dispose: ${dispose}`);
   }
+});
+
+test('onebitc run --threads 2 writes the text of --threads 1; --threads 0 is refused with the rule', async (t) => {
+  const dir = await bundle();
+  const args = [dir, '--prompt', 'Once upon a time', '--max-tokens', '12', '--backend', 'wasm'];
+  const one = onebitc('run', ...args, '--threads', '1');
+  const two = onebitc('run', ...args, '--threads', '2');
+  t.is(one.code, 0, one.stderr);
+  t.is(two.code, 0, two.stderr);
+  t.is(two.stdout, one.stdout);
+  const zero = onebitc('run', ...args, '--threads', '0');
+  t.is(zero.code, 1);
+  t.regex(zero.stderr, /--threads must be an integer ≥ 1, got "0"/);
 });
