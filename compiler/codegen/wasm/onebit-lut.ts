@@ -30,12 +30,19 @@
 // row by row at 16 rows of 4096×4096. So only single rows (decoding) are approximate; the GEMV is exported
 // as `name$lut` for tests and benchmarks.
 //
+// Threads: step 2 builds the tables of every block before step 3 sweeps any (per block, the tables are then
+// read from L2 into L1 once), so the GEMV is also exported in two parts: `name$tables(x)` (steps 1–2, once per
+// token, on the calling thread) and `name$rows(y, t0, t1)` (steps 3–4 for tiles t0 … t1−1), which threads run
+// on disjoint tile ranges at once (runtime/wasm/thread-pool.ts), bit-identical to the whole GEMV; and
+// `name$postnorm(y, rows)`, run after the join.
+//
 // The `relaxed` variant uses i8x16.relaxed_swizzle (indices are always < 16 here, so its result is defined:
 // it skips the engine's out-of-range handling) and f32x4.relaxed_madd; it goes into model.relaxed.wasm, which
 // only engines with relaxed SIMD load (runtime/wasm/backend.ts detects it).
 //
-// Scratch (`lutScratchBytes`): the GEMV's [int8 tables 1 KiB][fp32 tables 2 KiB][x' (in_pad) f32]
-// [y_acc (tiles·16) f32], or the GEMM's (onebitGemmScratchBytes); nothing is kept between calls.
+// Scratch (`lutScratchBytes`): the GEMV's [fp32 tables of one block 2 KiB][x' (pairs·8) f32][y_acc (tiles·16) f32]
+// [one f32 scale per block][int8 tables, 64 bytes per column pair], or the GEMM's (onebitGemmScratchBytes);
+// nothing is kept between calls.
 import binaryen from 'binaryen';
 import type { Module } from './module.ts';
 import type { OneBitLinearSpec } from './onebit-linear.ts';
