@@ -224,9 +224,10 @@ export async function loadModel(plan: Plan, base: string | URL, options: LoadOpt
     }
     module ??= await loadBytes(fileUrl(plan.wasm.file, base, options));
     const { threads, note } = resolveThreads(options.threads, threadEnvironment());
-    if (note) (options.onNote ?? ((m) => console.warn(`${plan.model}: ${m}`)))(note);
+    const onNote = options.onNote ?? ((m: string) => console.warn(`${plan.model}: ${m}`));
+    if (note) onNote(note);
     wasm = await WasmBackend.create(plan.wasm, module, constants, features, {
-      threads, ...(options.threadMinWeights !== undefined ? { minSplitWeights: options.threadMinWeights } : {}),
+      threads, onNote, ...(options.threadMinWeights !== undefined ? { minSplitWeights: options.threadMinWeights } : {}),
     });
   }
   return new Model(model, constants, wasm);

@@ -53,6 +53,8 @@ export interface WasmThreadOptions {
   threads?: number;
   /** Fewest weights (out · in) of a layer whose GEMV is split (default MIN_SPLIT_WEIGHTS). */
   minSplitWeights?: number;
+  /** Told when threads were asked but cannot be used here (no shared memory, workers failed to start). */
+  onNote?: (message: string) => void;
 }
 
 export class WasmBackend {
@@ -93,8 +95,19 @@ export class WasmBackend {
         if (onebit && out * inDim >= minWeights && out > SPLIT_UNIT_ROWS) splits.set(call.fn, Math.ceil(out / SPLIT_UNIT_ROWS));
       }
     }
-    const shared = splits.size > 0;
-    const memory = new WebAssembly.Memory({ initial: Math.ceil(plan.arenaBase / PAGE) + 1, maximum: 65536, shared });
+    const note = (why: string, e: unknown) => threading.onNote?.(`threads: ${threads} asked, but ${why} (${(e as Error)?.message ?? e}): running single-threaded`);
+    const limits = { initial: Math.ceil(plan.arenaBase / PAGE) + 1, maximum: 65536 };
+    let shared = splits.size > 0;
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ ...limits, shared });
+    } catch (e) {
+      if (!shared) throw e;
+      note('a shared WebAssembly memory could not be created', e);
+      shared = false;
+      splits.clear();
+      memory = new WebAssembly.Memory(limits);
+    }
     for (const c of plan.constants) {
       const t = constants.get(c.name);
       if (!t) throw new Error(`${plan.file}: constant '${c.name}' is missing from the weights`);
@@ -114,7 +127,15 @@ export class WasmBackend {
     const module = await WebAssembly.compile((shared ? withSharedMemoryImport(wasm) : wasm) as Uint8Array<ArrayBuffer>);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const exports = instance.exports as unknown as WasmBackend['exports'];
-    const pool = shared ? await ThreadPool.create(module, memory, exports, [...splits.keys()].map((fn) => `${fn}$rows`), threads) : undefined;
+    let pool: ThreadPool | undefined;
+    if (shared) {
+      try {
+        pool = await ThreadPool.create(module, memory, exports, [...splits.keys()].map((fn) => `${fn}$rows`), threads);
+      } catch (e) {
+        note('the worker threads could not start', e); // the shared memory still serves the calling thread alone
+        splits.clear();
+      }
+    }
     return new WasmBackend(plan, memory, exports, features, pool, splits);
   }
 

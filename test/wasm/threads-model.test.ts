@@ -116,3 +116,32 @@ test('onebitc run --threads 2 writes the text of --threads 1; --threads 0 is ref
   t.is(zero.code, 1);
   t.regex(zero.stderr, /--threads must be an integer ≥ 1, got "0"/);
 });
+
+test.serial('an engine that refuses a shared memory: single-threaded, one note, the same logits', async (t) => {
+  const Memory = WebAssembly.Memory;
+  const notes: string[] = [];
+  class NoSharedMemory extends Memory {
+    constructor(d: WebAssembly.MemoryDescriptor) {
+      if (d.shared) throw new RangeError('shared memory refused (test stub)');
+      super(d);
+    }
+  }
+  WebAssembly.Memory = NoSharedMemory;
+  let m: LmModel;
+  try {
+    m = await load({ threads: 2, threadMinWeights: 1, onNote: (n: string) => notes.push(n) });
+  } finally {
+    WebAssembly.Memory = Memory;
+  }
+  const one = await load({ threads: 1 });
+  try {
+    t.is(m.threads, 1);
+    t.deepEqual(notes, ['threads: 2 asked, but a shared WebAssembly memory could not be created (shared memory refused (test stub)): running single-threaded']);
+    const ids = reference.prompt_ids.slice(0, 4);
+    t.deepEqual(bits(await decode(m, ids)), bits(await decode(one, ids)));
+    t.is(m.wasmCalls.get('onebit-lut:threads'), undefined);
+  } finally {
+    m.dispose();
+    one.dispose();
+  }
+});
