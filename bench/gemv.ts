@@ -18,7 +18,7 @@ import { addOneBitLinearRows } from '../compiler/codegen/wasm/onebit-linear-rows
 import { addOneBitLut, lutScratchBytes } from '../compiler/codegen/wasm/onebit-lut.ts';
 import { hasRelaxedSimd } from '../runtime/wasm/backend.ts';
 import { relayoutSigns, relayoutSignsLut } from '../runtime/wasm/onebit-layout.ts';
-import { SPLIT_UNIT_ROWS, splitRanges } from '../runtime/wasm/row-split.ts';
+import { chunkUnits, SPLIT_UNIT_ROWS } from '../runtime/wasm/row-split.ts';
 import { withSharedMemoryImport } from '../runtime/wasm/shared-memory.ts';
 import { ThreadPool } from '../runtime/wasm/thread-pool.ts';
 import { tensorToProto } from '../formats/onnx/tensor-proto.ts';
@@ -138,8 +138,9 @@ export async function onebitRunner(out: number, inDim: number, x: Float32Array, 
   const pool = await ThreadPool.create(module, memory, instance.exports, ['linear$rows'], threads);
   pools.push(pool);
   const tables = instance.exports['linear$tables'] as (x: number) => void;
-  const ranges = splitRanges(Math.ceil(out / SPLIT_UNIT_ROWS), threads).map(([a, b]) => [yp, a, b]);
-  return () => { tables(xp); pool.run('linear$rows', ranges); };
+  const units = Math.ceil(out / SPLIT_UNIT_ROWS);
+  const chunk = chunkUnits(units, threads);
+  return () => { tables(xp); pool.run('linear$rows', yp, units, chunk); };
 }
 
 const fmt = (ms: number, base: number): string => `${ms.toFixed(3)} ms (${(base / ms).toFixed(2)}×)`;

@@ -10,7 +10,7 @@ import type { GraphNode } from '../graph.ts';
 import type { WasmPlan } from '../plan.ts';
 import { bindCall } from './bindings.ts';
 import { relayoutSigns, relayoutSignsLut } from './onebit-layout.ts';
-import { MIN_SPLIT_WEIGHTS, SPLIT_UNIT_ROWS, splitRanges } from './row-split.ts';
+import { chunkUnits, MIN_SPLIT_WEIGHTS, SPLIT_UNIT_ROWS } from './row-split.ts';
 import { withSharedMemoryImport } from './shared-memory.ts';
 import { ThreadPool } from './thread-pool.ts';
 
@@ -145,12 +145,12 @@ export class WasmBackend {
   }
 
   /**
-   * One token through a split OneBit layer (exact or LUT): the calling thread builds the tables, every thread sweeps its range
-   * of tiles, and the post-norm (which needs the whole row) runs after the join.
+   * One token through a split OneBit layer (exact or LUT): the calling thread builds the tables, all threads
+   * run chunks of 16-row units, and the post-norm (which needs the whole row) runs after the join.
    */
   private runSplit(fn: string, tiles: number, x: number, y: number): void {
     this.exports[`${fn}$tables`]!(x);
-    this.pool!.run(`${fn}$rows`, splitRanges(tiles, this.pool!.threads).map(([t0, t1]) => [y, t0, t1]));
+    this.pool!.run(`${fn}$rows`, y, tiles, chunkUnits(tiles, this.pool!.threads));
     this.exports[`${fn}$postnorm`]?.(y, 1);
   }
 

@@ -3,9 +3,10 @@
 // starts it with `new Worker(source, { eval: true })`, browsers from a Blob URL. It must therefore reference
 // nothing outside its own body (no imports, no module-level names).
 //
-// Protocol: one message { module, memory, control, slot, names, spin }; the worker instantiates the module over
-// the shared memory, answers 'ready' (or { error }), then serves calls through its slot of the control block
-// (Int32Array over a SharedArrayBuffer, see thread-pool.ts for the field order) until told to quit.
+// Protocol: one message { module, memory, control, names, spin }; the worker instantiates the module over the
+// shared memory, answers 'ready' (or { error }), then sleeps on the control block's GO and, each time it
+// changes, claims and runs chunks of the posted job (see thread-pool.ts for the fields) until none is left,
+// or returns when QUIT is set.
 
 /**
  * The worker's body; runs in the worker, never in the calling thread. `nodeWorkerThreads`: imports
@@ -15,7 +16,7 @@
  * parent runs with --input-type=module, as an ES module: only import() works in both.)
  */
 export function threadWorkerMain(nodeWorkerThreads: (() => Promise<unknown>) | undefined): void {
-  interface Init { module: WebAssembly.Module; memory: WebAssembly.Memory; control: SharedArrayBuffer; slot: number; names: string[]; spin: number }
+  interface Init { module: WebAssembly.Module; memory: WebAssembly.Memory; control: SharedArrayBuffer; names: string[]; spin: number }
   type Post = (message: unknown) => void;
   const serve = (init: Init, post: Post): void => {
     let fns: ((...args: number[]) => unknown)[];
@@ -28,28 +29,34 @@ export function threadWorkerMain(nodeWorkerThreads: (() => Promise<unknown>) | u
     }
     post('ready');
     const ctl = new Int32Array(init.control);
-    const base = init.slot * 16; // GO, FN, ARG0 … ARG3, DONE, FAILED, CLAIM (thread-pool.ts)
+    // TICKET, FN, Y, UNITS, CHUNK, DONE, FAILED, GO, QUIT (thread-pool.ts)
+    const TICKET = 0, FN = 1, Y = 2, UNITS = 3, CHUNK = 4, DONE = 5, FAILED = 6, GO = 7, QUIT = 8;
     let seen = 0;
     for (;;) {
-      // spin a little (calls come back to back while a model runs), then sleep until GO changes
+      // spin a little (jobs come back to back while a model runs), then sleep until GO changes
       let spins = 0;
-      while (Atomics.load(ctl, base) === seen) {
-        if (++spins > init.spin) { Atomics.wait(ctl, base, seen); spins = 0; }
+      while (Atomics.load(ctl, GO) === seen) {
+        if (++spins > init.spin) { Atomics.wait(ctl, GO, seen); spins = 0; }
       }
-      seen = Atomics.load(ctl, base);
-      // claim the posted call (CLAIM = its generation) unless the caller took it back meanwhile
-      const job = Atomics.load(ctl, base + 8);
-      if (job <= 0 || Atomics.compareExchange(ctl, base + 8, job, -job) !== job) continue;
-      const fn = ctl[base + 1]!;
-      if (fn < 0) return;
-      try {
-        fns[fn]!(ctl[base + 2]!, ctl[base + 3]!, ctl[base + 4]!, ctl[base + 5]!);
-        ctl[base + 7] = 0;
-      } catch {
-        ctl[base + 7] = 1;
+      seen = Atomics.load(ctl, GO);
+      if (Atomics.load(ctl, QUIT)) return;
+      for (;;) {
+        const t = Atomics.load(ctl, TICKET);
+        if (t === 0) break; // no job
+        const units = ctl[UNITS]!, chunk = ctl[CHUNK]!, fn = ctl[FN]!, y = ctl[Y]!;
+        const k = t & 0xffff;
+        if (k * chunk >= units) break; // every chunk claimed
+        if (Atomics.compareExchange(ctl, TICKET, t, t + 1) !== t) continue;
+        if (!Atomics.load(ctl, FAILED)) {
+          try {
+            fns[fn]!(y, k * chunk, Math.min(units, (k + 1) * chunk));
+          } catch {
+            Atomics.store(ctl, FAILED, 1);
+          }
+        }
+        Atomics.add(ctl, DONE, 1);
+        Atomics.notify(ctl, DONE);
       }
-      Atomics.store(ctl, base + 6, job);
-      Atomics.notify(ctl, base + 6);
     }
   };
   const g = globalThis as unknown as { postMessage?: Post; onmessage?: ((e: { data: Init }) => void) | null };

@@ -9,7 +9,7 @@ import { addOneBitLinearRows } from '../../compiler/codegen/wasm/onebit-linear-r
 import { addOneBitLut, lutScratchBytes } from '../../compiler/codegen/wasm/onebit-lut.ts';
 import { packSigns } from '../../compiler/onebit/pack.ts';
 import { LUT_TILE_ROWS, lutLayoutBytes, onebitLayoutBytes, relayoutSigns, relayoutSignsLut } from '../../runtime/wasm/onebit-layout.ts';
-import { SPLIT_UNIT_ROWS, splitRanges } from '../../runtime/wasm/row-split.ts';
+import { chunkUnits, SPLIT_UNIT_ROWS } from '../../runtime/wasm/row-split.ts';
 import { withSharedMemoryImport } from '../../runtime/wasm/shared-memory.ts';
 import { ThreadPool } from '../../runtime/wasm/thread-pool.ts';
 import type { LayerData } from '../helpers/onebit-layer.ts';
@@ -62,48 +62,53 @@ async function sharedLayers(layers: readonly LayerData[], kind: Kind) {
     new Float32Array(memory.buffer, p.bias, l.out).set(l.bias!);
   });
   const rowNames = layers.map((_, k) => `k${k}$rows`);
-  /** y of layer k for x: single-threaded (pool undefined), else split into `ranges` (default: even per thread). */
-  const run = (k: number, x: Float32Array, pool?: ThreadPool, ranges?: [number, number][]): Float32Array => {
+  const units = (k: number): number => Math.ceil(layers[k]!.out / SPLIT_UNIT_ROWS);
+  /** y of layer k for x: single-threaded (pool undefined), else in chunks of `chunk` units (default: the runtime's). */
+  const run = (k: number, x: Float32Array, pool?: ThreadPool, chunk?: number): Float32Array => {
     const l = layers[k]!;
     new Float32Array(memory.buffer, xp, l.in).set(x);
     const y = new Float32Array(memory.buffer, yp, l.out + 16).fill(12345);
     if (!pool) exports[kind === 'lut' ? `k${k}$lut` : `k${k}`]!(xp, yp, 1);
     else {
       exports[`k${k}$tables`]!(xp);
-      pool.run(`k${k}$rows`, (ranges ?? splitRanges(Math.ceil(l.out / SPLIT_UNIT_ROWS), pool.threads)).map(([a, b]) => [yp, a, b]));
+      pool.run(`k${k}$rows`, yp, units(k), chunk ?? chunkUnits(units(k), pool.threads));
       exports[`k${k}$postnorm`]?.(yp, 1);
     }
     if (!y.subarray(l.out).every((v) => v === 12345)) throw new Error(`layer ${k}: wrote past y`);
     return y.slice(0, l.out);
   };
-  return { module, memory, exports, rowNames, run };
+  return { module, memory, exports, rowNames, run, units };
 }
 
 const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 for (const kind of ['lut', 'exact'] as const) {
-  test(`${kind}: 2 and 3 threads (workers always, or taking back unclaimed calls) give the single-threaded GEMV bit for bit, and the reference`, async (t) => {
+  test(`${kind}: 2 and 3 threads, in chunks of any size, give the single-threaded GEMV bit for bit, and the reference`, async (t) => {
     const s = await sharedLayers(LAYERS, kind);
-    for (const [threads, takeBack] of [[2, false], [3, false], [2, true]] as const) {
-      const pool = await ThreadPool.create(s.module, s.memory, s.exports, s.rowNames, threads, { takeBack });
+    for (const [threads, callerWorks] of [[2, false], [3, false], [2, true], [3, true]] as const) {
+      const pool = await ThreadPool.create(s.module, s.memory, s.exports, s.rowNames, threads, { callerWorks });
       try {
         t.is(pool.threads, threads);
+        let chunks = 0;
         LAYERS.forEach((l, k) => {
           const x = randomNormal(l.in, 1, 500 + k);
           const single = s.run(k, x);
           const split = s.run(k, x, pool);
+          chunks += Math.ceil(s.units(k) / chunkUnits(s.units(k), threads));
           t.deepEqual(bits(split), bits(single), `threads=${threads} in=${l.in} out=${l.out}${l.postNormEps !== undefined ? ' post-norm' : ''}`);
           t.true(relativeL2(split, reference(l, x, 1)) <= (kind === 'lut' ? 2e-3 : 1e-5), `in=${l.in} out=${l.out}: close to the reference`);
         });
-        // uneven hand-picked ranges: one unit, then the rest
+        // other chunk sizes: one unit each, 7 units, all in one chunk
         const k = SHAPES.findIndex(([, o]) => o === 4099);
         const x = randomNormal(LAYERS[k]!.in, 1, 7);
-        t.deepEqual(bits(s.run(k, x, pool, [[0, 1], [1, 257]])), bits(s.run(k, x)));
-        // calls handed to workers: one per range after the first, per layer, and the uneven split's one
-        const calls = LAYERS.reduce((n, l) => n + Math.min(Math.ceil(l.out / SPLIT_UNIT_ROWS), threads) - 1, 0) + 1;
-        if (!takeBack) t.is(pool.counts.worker, calls, 'every call ran in a worker');
-        else t.is(pool.counts.worker + pool.counts.takenBack, calls, 'each call ran once, in a worker or taken back');
-        t.log(`${kind}, ${threads} threads${takeBack ? ', take back' : ''}: ${pool.counts.worker} calls ran in workers, ${pool.counts.takenBack} taken back`);
+        const single = bits(s.run(k, x));
+        for (const chunk of [1, 7, s.units(k)]) {
+          t.deepEqual(bits(s.run(k, x, pool, chunk)), single, `chunks of ${chunk}`);
+          chunks += Math.ceil(s.units(k) / chunk);
+        }
+        if (!callerWorks) t.is(pool.counts.worker, chunks, 'every chunk ran in a worker');
+        t.is(pool.counts.worker + pool.counts.caller, chunks, 'each chunk ran once');
+        t.log(`${kind}, ${threads} threads${callerWorks ? '' : ', workers only'}: ${pool.counts.worker} chunks ran in workers, ${pool.counts.caller} in the caller`);
       } finally {
         pool.dispose();
       }
@@ -115,15 +120,18 @@ test('the split unit is the LUT kernel\'s tile', (t) => {
   t.is(SPLIT_UNIT_ROWS, LUT_TILE_ROWS);
 });
 
-test('a trap in either thread is reported by run(), the pool keeps working, and run() after dispose() throws', async (t) => {
-  const s = await sharedLayers([LAYERS[2]!], 'lut');
-  const pool = await ThreadPool.create(s.module, s.memory, s.exports, s.rowNames, 2);
-  // y far beyond the memory: the second call traps, in the worker, or in the caller if it took the call back
-  t.throws(() => pool.run('k0$rows', [[1024, 0, 1], [0x7fff0000, 1, 3]]), { message: /worker 1: export 'k0\$rows' trapped|out of bounds/ });
-  t.throws(() => pool.run('k0$rows', [[0x7fff0000, 0, 1], [1024, 1, 3]]), { message: /out of bounds/ }, 'the caller\'s own trap');
-  // the pool still works afterwards
-  t.notThrows(() => pool.run('k0$rows', [[1024, 0, 1], [1024, 1, 3]]));
-  t.throws(() => pool.run('nope', [[0]]), { message: /not one of the exports/ });
-  pool.dispose();
-  t.throws(() => pool.run('k0$rows', [[0, 0, 0]]), { message: /after dispose/ });
+test('a trap in a chunk is thrown by run(), the pool keeps working, and run() after dispose() throws', async (t) => {
+  const s = await sharedLayers([LAYERS[5]!], 'lut');
+  for (const callerWorks of [true, false]) {
+    const pool = await ThreadPool.create(s.module, s.memory, s.exports, s.rowNames, 2, { callerWorks });
+    // y far beyond the memory: every chunk traps, in a worker or in the caller
+    t.throws(() => pool.run('k0$rows', 0x7fff0000, s.units(0), 1), { message: callerWorks ? /out of bounds|export 'k0\$rows' trapped/ : /WASM worker: export 'k0\$rows' trapped/ });
+    // the pool still works afterwards
+    const x = randomNormal(LAYERS[5]!.in, 1, 3);
+    t.deepEqual(bits(s.run(0, x, pool)), bits(s.run(0, x)));
+    t.throws(() => pool.run('nope', 1024, 1, 1), { message: /not one of the exports/ });
+    t.throws(() => pool.run('k0$rows', 1024, 4, 0), { instanceOf: RangeError });
+    pool.dispose();
+    t.throws(() => pool.run('k0$rows', 1024, 1, 1), { message: /after dispose/ });
+  }
 });

@@ -1,9 +1,9 @@
 // The small pure pieces of WASM threads: the shared-memory import rewrite (checked by the engine: the rewritten
-// module instantiates over a shared memory, the original does not), the row split, and the thread count
+// module instantiates over a shared memory, the original does not), the chunk size, and the thread count
 // resolution per environment (a browser page that is not cross-origin isolated runs single-threaded with a note).
 import test from 'ava';
 import { createKernelModule, finishModule } from '../../compiler/codegen/wasm/module.ts';
-import { splitRanges } from '../../runtime/wasm/row-split.ts';
+import { CHUNKS_PER_THREAD, chunkUnits } from '../../runtime/wasm/row-split.ts';
 import { withSharedMemoryImport } from '../../runtime/wasm/shared-memory.ts';
 import { resolveThreads, threadEnvironment } from '../../runtime/wasm/thread-count.ts';
 import { canBlock } from '../../runtime/wasm/thread-pool.ts';
@@ -52,22 +52,19 @@ test('withSharedMemoryImport on a kernel module from createKernelModule; clear e
   t.throws(() => withSharedMemoryImport(noMax), { message: /needs a maximum/ });
 });
 
-test('splitRanges: consecutive, covering, sizes within 1, never empty', (t) => {
-  t.deepEqual(splitRanges(256, 2), [[0, 128], [128, 256]]);
-  t.deepEqual(splitRanges(11, 3), [[0, 3], [3, 7], [7, 11]]);
-  t.deepEqual(splitRanges(1, 4), [[0, 1]]);
-  t.deepEqual(splitRanges(0, 2), []);
-  for (let units = 0; units < 40; units++) {
-    for (let parts = 1; parts < 9; parts++) {
-      const r = splitRanges(units, parts);
-      t.is(r.length, Math.min(units, parts));
-      r.forEach(([a, b], i) => { t.true(b > a); t.is(a, i === 0 ? 0 : r[i - 1]![1]); });
-      if (r.length) t.is(r.at(-1)![1], units);
-      const sizes = r.map(([a, b]) => b - a);
-      if (sizes.length) t.true(Math.max(...sizes) - Math.min(...sizes) <= 1);
+test('chunkUnits: about CHUNKS_PER_THREAD chunks per thread, at least one unit', (t) => {
+  t.is(CHUNKS_PER_THREAD, 4);
+  t.is(chunkUnits(256, 2), 32); // 4096 rows on 2 threads: 8 chunks of 512 rows
+  t.is(chunkUnits(257, 2), 33);
+  t.is(chunkUnits(3, 2), 1);
+  t.is(chunkUnits(0, 2), 1);
+  for (let units = 1; units < 300; units += 7) {
+    for (let threads = 1; threads < 9; threads++) {
+      const chunks = Math.ceil(units / chunkUnits(units, threads));
+      t.true(chunks <= CHUNKS_PER_THREAD * threads && (chunks === units || chunks > CHUNKS_PER_THREAD * threads / 2));
     }
   }
-  t.throws(() => splitRanges(4, 0), { instanceOf: RangeError });
+  t.throws(() => chunkUnits(4, 0), { instanceOf: RangeError });
 });
 
 test('resolveThreads: browsers without cross-origin isolation or workers run single-threaded and say why', (t) => {
