@@ -53,9 +53,9 @@ test('withSharedMemoryImport on a kernel module from createKernelModule; clear e
 });
 
 test('chunkUnits: about CHUNKS_PER_THREAD chunks per thread, at least one unit', (t) => {
-  t.is(CHUNKS_PER_THREAD, 4);
-  t.is(chunkUnits(256, 2), 32); // 4096 rows on 2 threads: 8 chunks of 512 rows
-  t.is(chunkUnits(257, 2), 33);
+  t.is(CHUNKS_PER_THREAD, 2);
+  t.is(chunkUnits(256, 2), 64); // 4096 rows on 2 threads: 4 chunks of 1024 rows
+  t.is(chunkUnits(257, 2), 65);
   t.is(chunkUnits(3, 2), 1);
   t.is(chunkUnits(0, 2), 1);
   for (let units = 1; units < 300; units += 7) {
