@@ -127,8 +127,10 @@ export class WasmBackend {
     const module = await WebAssembly.compile((shared ? withSharedMemoryImport(wasm) : wasm) as Uint8Array<ArrayBuffer>);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const exports = instance.exports as unknown as WasmBackend['exports'];
+    // only kernels that export their parts split (a module from an older onebitc has none)
+    for (const fn of splits.keys()) if (!exports[`${fn}$tables`] || !exports[`${fn}$rows`]) splits.delete(fn);
     let pool: ThreadPool | undefined;
-    if (shared) {
+    if (shared && splits.size > 0) {
       try {
         pool = await ThreadPool.create(module, memory, exports, [...splits.keys()].map((fn) => `${fn}$rows`), threads);
       } catch (e) {
