@@ -1,7 +1,10 @@
 // GEMV/GEMM speed of the OneBit WASM kernels — exact (compiler/codegen/wasm/onebit-linear.ts), LUT
 // (onebit-lut.ts), and the LUT kernel with relaxed SIMD when the engine has it — against onnxruntime-node fp32
-// MatMul, onnxruntime-node 4-bit MatMulNBits and onnxruntime-web (wasm) fp32 MatMul, all one thread, measured
-// in the same run (median after warm-up). Ratios are speed-ups over onnxruntime-node fp32 (> 1 = faster). Run
+// MatMul, onnxruntime-node 4-bit MatMulNBits and onnxruntime-web (wasm) fp32 MatMul, one thread, and the
+// GEMVs with 2 threads (WASM: rows split between the calling thread and a worker, runtime/wasm/thread-pool.ts;
+// onnxruntime-node: intraOpNumThreads 2), all measured in the same run (median after warm-up). Ratios are
+// speed-ups over onnxruntime-node fp32 with one thread (> 1 = faster); the threads table also gives each
+// runner's 2-thread speed-up over its own one-thread time. Run
 // (add --experimental-wasm-relaxed-simd on Node 20 for the relaxed row):
 //   node --import ./scripts/ts-loader.js -e "import('./bench/gemv.ts').then(m=>m.gemvTables())"
 import * as ortNode from 'onnxruntime-node';
@@ -11,9 +14,13 @@ import type { onnx as OnnxTypes } from 'onnx-proto';
 import { createKernelModule, finishModule } from '../compiler/codegen/wasm/module.ts';
 import binaryen from 'binaryen';
 import { addOneBitLinear, onebitScratchBytes } from '../compiler/codegen/wasm/onebit-linear.ts';
+import { addOneBitLinearRows } from '../compiler/codegen/wasm/onebit-linear-rows.ts';
 import { addOneBitLut, lutScratchBytes } from '../compiler/codegen/wasm/onebit-lut.ts';
 import { hasRelaxedSimd } from '../runtime/wasm/backend.ts';
 import { relayoutSigns, relayoutSignsLut } from '../runtime/wasm/onebit-layout.ts';
+import { chunkUnits, SPLIT_UNIT_ROWS } from '../runtime/wasm/row-split.ts';
+import { withSharedMemoryImport } from '../runtime/wasm/shared-memory.ts';
+import { ThreadPool } from '../runtime/wasm/thread-pool.ts';
 import { tensorToProto } from '../formats/onnx/tensor-proto.ts';
 import type { Tensor } from '../formats/tensor.ts';
 import { randomNormal, rng, valueInfo } from '../test/helpers/onnx-builder.ts';
@@ -71,8 +78,8 @@ function matmulNBitsModel(K: number, N: number): Uint8Array {
   [['b', { dtype: 'uint8', dims: [N, blocks, 16], data: b }], ['scales', { dtype: 'float32', dims: [N * blocks], data: scales }]], true);
 }
 
-async function ortNodeRunner(model: Uint8Array, x: Float32Array, M: number, K: number): Promise<Run> {
-  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+async function ortNodeRunner(model: Uint8Array, x: Float32Array, M: number, K: number, threads = 1): Promise<Run> {
+  const session = await ortNode.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
   const feeds = { x: new ortNode.Tensor('float32', x, [M, K]) };
   return () => session.run(feeds);
 }
@@ -86,8 +93,15 @@ async function ortWebRunner(model: Uint8Array, x: Float32Array, M: number, K: nu
 
 export type OneBitKernel = 'exact' | 'lut' | 'lut-relaxed';
 
-/** The OneBit kernel for out×in, instantiated alone with random signs, g, h and x (M rows). */
-export async function onebitRunner(out: number, inDim: number, x: Float32Array, M: number, kernel: OneBitKernel = 'exact'): Promise<Run> {
+/** Worker pools the runners started (disposed at the end of a table). */
+const pools: ThreadPool[] = [];
+
+/**
+ * The OneBit kernel for out×in, instantiated alone with random signs, g, h and x (M rows). threads > 1 (M = 1):
+ * the runtime's split (runtime/wasm/backend.ts): tables on the calling thread, row ranges on all threads.
+ */
+export async function onebitRunner(out: number, inDim: number, x: Float32Array, M: number, kernel: OneBitKernel = 'exact', threads = 1): Promise<Run> {
+  if (threads > 1 && M !== 1) throw new Error('onebitRunner: threads only for the GEMV (M = 1)');
   const next = rng(7);
   const canonical = new Uint8Array(out * Math.ceil(inDim / 8));
   for (let i = 0; i < canonical.length; i++) canonical[i] = Math.floor(next() * 256);
@@ -101,22 +115,32 @@ export async function onebitRunner(out: number, inDim: number, x: Float32Array, 
   const scratch = alloc(exact ? onebitScratchBytes(inDim, out) : lutScratchBytes(inDim, out)), xp = alloc(M * inDim * 4), yp = alloc(M * out * 4);
   const mod = createKernelModule();
   const spec = { in: inDim, out, sign, g, h, bias, alpha: 1, scratch };
-  if (exact) addOneBitLinear(mod, 'linear', spec);
-  else {
+  if (exact) {
+    addOneBitLinear(mod, 'linear', spec);
+    addOneBitLinearRows(mod, 'linear', spec);
+  } else {
     if (kernel === 'lut-relaxed') mod.setFeatures(mod.getFeatures() | binaryen.Features.RelaxedSIMD);
     addOneBitLut(mod, 'linear', { ...spec, relaxed: kernel === 'lut-relaxed' });
   }
   const { binary } = finishModule(mod);
   mod.dispose();
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(top / 65536) + 1, maximum: 65536 });
-  const instance = await WebAssembly.instantiate(new WebAssembly.Module(binary), { env: { memory } });
+  const shared = threads > 1;
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(top / 65536) + 1, maximum: 65536, shared });
+  const module = new WebAssembly.Module((shared ? withSharedMemoryImport(binary) : binary) as Uint8Array<ArrayBuffer>);
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
   new Uint8Array(memory.buffer, sign, signs.length).set(signs);
   new Float32Array(memory.buffer, g, inDim).set(randomNormal(inDim, 0.05, 8));
   new Float32Array(memory.buffer, h, out).set(randomNormal(out, 0.05, 9));
   new Float32Array(memory.buffer, bias, out).set(randomNormal(out, 0.05, 10));
   new Float32Array(memory.buffer, xp, M * inDim).set(x);
   const linear = instance.exports.linear as (x: number, y: number, rows: number) => void;
-  return () => linear(xp, yp, M);
+  if (!shared) return () => linear(xp, yp, M);
+  const pool = await ThreadPool.create(module, memory, instance.exports, ['linear$rows'], threads);
+  pools.push(pool);
+  const tables = instance.exports['linear$tables'] as (x: number) => void;
+  const units = Math.ceil(out / SPLIT_UNIT_ROWS);
+  const chunk = chunkUnits(units, threads);
+  return () => { tables(xp); pool.run('linear$rows', yp, units, chunk); };
 }
 
 const fmt = (ms: number, base: number): string => `${ms.toFixed(3)} ms (${(base / ms).toFixed(2)}×)`;
@@ -125,7 +149,11 @@ export async function gemvTables(): Promise<void> {
   const shapes: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]]; // out × in
   const relaxed = hasRelaxedSimd();
   const names = ['OneBit WASM SIMD, exact kernel', 'OneBit WASM SIMD, lut kernel', ...(relaxed ? ['OneBit WASM relaxed SIMD, lut kernel'] : []),
-    'onnxruntime-node fp32 MatMul', 'onnxruntime-node 4-bit MatMulNBits', 'onnxruntime-web wasm fp32 MatMul'];
+    'onnxruntime-node fp32 MatMul', 'onnxruntime-node 4-bit MatMulNBits', 'onnxruntime-web wasm fp32 MatMul',
+    'OneBit WASM SIMD, exact kernel, 2 threads', 'OneBit WASM SIMD, lut kernel, 2 threads', 'onnxruntime-node fp32 MatMul, 2 threads'];
+  // [2-thread row, its 1-thread row]
+  const pairs: [number, number][] = [[names.length - 3, 0], [names.length - 2, 1], [names.length - 1, names.indexOf('onnxruntime-node fp32 MatMul')]];
+  const threadCells: string[][] = pairs.map(() => []);
   const base = names.indexOf('onnxruntime-node fp32 MatMul');
   const cells: string[][] = names.map(() => []);
   for (const [out, inDim] of shapes) {
@@ -138,15 +166,25 @@ export async function gemvTables(): Promise<void> {
       await ortNodeRunner(fp32, x, 1, inDim),
       await ortNodeRunner(matmulNBitsModel(inDim, out), x, 1, inDim),
       await ortWebRunner(fp32, x, 1, inDim),
+      await onebitRunner(out, inDim, x, 1, 'exact', 2),
+      await onebitRunner(out, inDim, x, 1, 'lut', 2),
+      await ortNodeRunner(fp32, x, 1, inDim, 2),
     ];
     const times: number[] = [];
     for (const r of runners) times.push(await median(r));
     times.forEach((t, i) => cells[i]!.push(fmt(t, times[base]!)));
+    pairs.forEach(([two, one], i) => threadCells[i]!.push(`${times[one]!.toFixed(3)} → ${times[two]!.toFixed(3)} ms (${(times[one]! / times[two]!).toFixed(2)}×)`));
+    for (const pool of pools.splice(0)) pool.dispose();
   }
   console.log('\nGEMV, one token (M = 1), one thread: median time (speed-up over onnxruntime-node fp32)\n');
   console.log(`| runner | ${shapes.map(([o, i]) => `${o}×${i}`).join(' | ')} |`);
   console.log(`|---|${shapes.map(() => '---').join('|')}|`);
   names.forEach((n, i) => console.log(`| ${n} | ${cells[i]!.join(' | ')} |`));
+
+  console.log('\nGEMV, one token: 1 thread → 2 threads (2-thread speed-up over its own 1-thread time), same run\n');
+  console.log(`| runner | ${shapes.map(([o, i]) => `${o}×${i}`).join(' | ')} |`);
+  console.log(`|---|${shapes.map(() => '---').join('|')}|`);
+  pairs.forEach(([two], i) => console.log(`| ${names[two]!.replace(', 2 threads', '')} | ${threadCells[i]!.join(' | ')} |`));
 
   const M = 16, out = 4096, inDim = 4096;
   const x = randomNormal(M * inDim, 1, 4);

@@ -26,7 +26,7 @@ interface LoadedBundle {
 }
 
 interface BundleModule {
-  load(options?: { backend?: Backend; gpu?: GpuProvider }): Promise<LanguageModel & { dispose?(): void; backend?: string }>;
+  load(options?: { backend?: Backend; gpu?: GpuProvider; threads?: number }): Promise<LanguageModel & { dispose?(): void; backend?: string }>;
 }
 
 /**
@@ -48,7 +48,8 @@ async function nodeGpu(backend: string): Promise<GpuProvider | undefined> {
 }
 const heldGpus: GpuProvider[] = [];
 
-async function loadBundle(bundle: string, backend: string): Promise<LoadedBundle> {
+async function loadBundle(bundle: string, backend: string, threadsOption?: string): Promise<LoadedBundle> {
+  const threads = option(parseNumber('--threads', true, 1), threadsOption);
   if (!(BACKENDS as readonly string[]).includes(backend)) throw new LmCliError(`unsupported backend "${backend}". Should be one of: ${BACKENDS.join(', ')}`);
   const dir = resolve(bundle);
   if (!existsSync(dir)) throw new LmCliError(`${bundle}: no such bundle folder`);
@@ -72,7 +73,7 @@ async function loadBundle(bundle: string, backend: string): Promise<LoadedBundle
   }
   if (typeof mod.load !== 'function') throw new LmCliError(`${modelJs}: not a onebitc model (no load())`);
   const gpu = await nodeGpu(backend);
-  const model = await mod.load({ backend: backend as Backend, ...(gpu ? { gpu } : {}) });
+  const model = await mod.load({ backend: backend as Backend, ...(gpu ? { gpu } : {}), ...(threads !== undefined ? { threads } : {}) });
   const maxContext = await contextOf(dir);
   return { model, tokenizer, maxContext };
 }
@@ -110,8 +111,8 @@ function option<T>(parse: (v: string) => T, value: string | undefined): T | unde
   return value === undefined ? undefined : parse(value);
 }
 
-interface RunOptions { prompt?: string; maxTokens?: string; temperature?: string; topK?: string; topP?: string; seed?: string; backend: string; maxContext?: string }
-interface EvalOptions { text?: string; context?: string; maxChunks?: string; backend: string }
+interface RunOptions { prompt?: string; maxTokens?: string; temperature?: string; topK?: string; topP?: string; seed?: string; backend: string; maxContext?: string; threads?: string }
+interface EvalOptions { text?: string; context?: string; maxChunks?: string; backend: string; threads?: string }
 
 async function runCommand(bundle: string, opts: RunOptions): Promise<void> {
   if (opts.prompt === undefined) throw new LmCliError('missing --prompt <text>');
@@ -121,7 +122,7 @@ async function runCommand(bundle: string, opts: RunOptions): Promise<void> {
   const topP = option(parseNumber('--top-p', false, Number.MIN_VALUE, 1), opts.topP);
   const seed = option(parseNumber('--seed', true, 0, 2 ** 32 - 1), opts.seed);
   const maxContextOption = option(parseNumber('--max-context', true, 1), opts.maxContext);
-  const { model, tokenizer, maxContext } = await loadBundle(bundle, opts.backend);
+  const { model, tokenizer, maxContext } = await loadBundle(bundle, opts.backend, opts.threads);
   let tokens = 0;
   let first: number | undefined;
   const started = performance.now();
@@ -179,7 +180,7 @@ async function evalCommand(bundle: string, opts: EvalOptions): Promise<void> {
   } catch (e) {
     throw new LmCliError(`${opts.text}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const { model, tokenizer, maxContext } = await loadBundle(bundle, opts.backend);
+  const { model, tokenizer, maxContext } = await loadBundle(bundle, opts.backend, opts.threads);
   const progress = evalProgress();
   try {
     const r = await perplexity(model, tokenizer, text, {
@@ -203,6 +204,7 @@ async function evalCommand(bundle: string, opts: EvalOptions): Promise<void> {
 /** Adds `run` and `eval` to the onebitc command line. */
 export function registerLmCommands(program: Command): void {
   const backendHelp = `backend: ${BACKENDS.join(', ')}`;
+  const threadsHelp = 'threads for the WASM backend\'s large OneBit layers (default 1)';
   program
     .command('run')
     .description('generate text with a language-model bundle (streams to stdout; speed on stderr)')
@@ -215,6 +217,7 @@ export function registerLmCommands(program: Command): void {
     .option('--seed <s>', 'seed of the sampler (same seed, same text)')
     .option('--max-context <n>', 'longest context, prompt included (default: the model\'s)')
     .option('--backend <name>', backendHelp, 'auto')
+    .option('--threads <n>', threadsHelp)
     .action(async (bundle: string, opts: RunOptions) => {
       try {
         await runCommand(bundle, opts);
@@ -230,6 +233,7 @@ export function registerLmCommands(program: Command): void {
     .option('--context <n>', 'tokens per chunk, BOS included (default 512)')
     .option('--max-chunks <n>', 'score only the first n chunks')
     .option('--backend <name>', backendHelp, 'auto')
+    .option('--threads <n>', threadsHelp)
     .action(async (bundle: string, opts: EvalOptions) => {
       try {
         await evalCommand(bundle, opts);

@@ -12,6 +12,7 @@ import { PLAN_FORMAT } from './plan.ts';
 import type { WasmFeatures } from './wasm/backend.ts';
 import { hasRelaxedSimd, hasSimd128, WasmBackend } from './wasm/backend.ts';
 import type { WasmDecodeStep } from './wasm/decode-step.ts';
+import { resolveThreads, threadEnvironment } from './wasm/thread-count.ts';
 import type { GpuRunOptions, GpuTensor } from './webgpu/backend.ts';
 import { isGpuTensor, WebGpuBackend } from './webgpu/backend.ts';
 import type { GpuProvider } from './webgpu/device.ts';
@@ -41,7 +42,16 @@ export interface LoadOptions {
    * optional `webgpu` package. Given explicitly, it is used even when its adapter is a software one.
    */
   gpu?: { requestAdapter(options?: object): Promise<unknown> };
-  /** Where WebGPU notes go (e.g. a node that runs on the host and reads its input back). Default console.warn. */
+  /**
+   * Threads for the WASM backend's OneBit GEMVs (one token): the output rows of each large layer are split
+   * between the calling thread and threads − 1 workers sharing the module's memory. Default 1. In browsers it
+   * needs a cross-origin-isolated page; elsewhere the model runs single-threaded and says so via onNote.
+   * `model.threads` reports the count in use.
+   */
+  threads?: number;
+  /** Fewest weights (out · in) of a OneBit layer whose GEMV is split between threads (default 2^20). */
+  threadMinWeights?: number;
+  /** Where notes go (WebGPU: a node that runs on the host and reads its input back; threads unavailable). Default console.warn. */
   onNote?: (message: string) => void;
   /** The bytes of weights.safetensors, when they come from somewhere other than beside model.js. */
   weights?: Uint8Array | ArrayBuffer;
@@ -101,6 +111,11 @@ export class Model {
     return this.wasm?.features;
   }
 
+  /** Threads running the WASM kernels (1 on other backends, or when no layer is large enough to split). */
+  get threads(): number {
+    return this.wasm?.threads ?? 1;
+  }
+
   /** WebGPU dispatches of the last run, by kind; 'host' counts nodes run on the host, 'readback' those that read a GPU value back. */
   get gpuCalls(): ReadonlyMap<string, number> {
     return this.webgpu?.calls ?? new Map();
@@ -147,6 +162,7 @@ export class Model {
   dispose(): void {
     this.constants = undefined;
     this.webgpu?.dispose();
+    this.wasm?.dispose();
   }
 
   private checkFeed(spec: TensorSpec, feed: Feed | GpuTensor | undefined, symbols: Map<string, { value: number; from: string }>): Tensor | GpuTensor {
@@ -216,7 +232,12 @@ export async function loadModel(plan: Plan, base: string | URL, options: LoadOpt
       if (module) features = 'relaxed-simd';
     }
     module ??= await loadBytes(fileUrl(plan.wasm.file, base, options));
-    wasm = await WasmBackend.create(plan.wasm, module, constants, features);
+    const { threads, note } = resolveThreads(options.threads, threadEnvironment());
+    const onNote = options.onNote ?? ((m: string) => console.warn(`${plan.model}: ${m}`));
+    if (note) onNote(note);
+    wasm = await WasmBackend.create(plan.wasm, module, constants, features, {
+      threads, onNote, ...(options.threadMinWeights !== undefined ? { minSplitWeights: options.threadMinWeights } : {}),
+    });
   }
   return new Model(model, constants, wasm);
 }

@@ -42,8 +42,16 @@ export interface LoadOptions {
   urls?: Readonly<Record<string, string | { readonly href: string }>>;
   /** The WebGPU entry point when not navigator.gpu (in Node: the `webgpu` package's create([])); given explicitly, a software adapter is used too. */
   gpu?: { requestAdapter(options?: object): Promise<unknown> };
-  /** Where WebGPU notes go (a node that reads a GPU value back); default console.warn. */
+  /** Where notes go (WebGPU: a node that reads a GPU value back; threads unavailable); default console.warn. */
   onNote?: (message: string) => void;
+  /**
+   * Threads for the WASM backend's OneBit GEMVs (one token), the calling one included: each large layer's rows
+   * are split between workers sharing model.wasm's memory. Default 1. Browsers need a cross-origin-isolated page
+   * (else single-threaded, with a note). `model.threads` reports the count in use.
+   */
+  threads?: number;
+  /** Fewest weights (out · in) of a OneBit layer whose GEMV is split between threads (default 2^20). */
+  threadMinWeights?: number;
 }
 
 export interface GenerateOptions {
@@ -92,6 +100,8 @@ export interface Model {
   readonly outputs: readonly TensorSpec[];
   /** The backend that runs the model. */
   readonly backend: 'webgpu' | 'wasm' | 'js';
+  /** Threads running the WASM kernels (1 on other backends, or when no layer is large enough to split). */
+  readonly threads: number;
   /** Runs the model; feeds are checked against `inputs` (names, dtypes, ranks, dims). */
   run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, Tensor>>;
   /** Releases the weights; the model cannot run afterwards. */

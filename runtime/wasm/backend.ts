@@ -11,6 +11,9 @@ import type { WasmPlan } from '../plan.ts';
 import { bindCall } from './bindings.ts';
 import { placeDecodeConstants, WasmDecodeStep } from './decode-step.ts';
 import { relayoutSigns, relayoutSignsLut } from './onebit-layout.ts';
+import { chunkUnits, MIN_SPLIT_WEIGHTS, SPLIT_UNIT_ROWS } from './row-split.ts';
+import { withSharedMemoryImport } from './shared-memory.ts';
+import { ThreadPool } from './thread-pool.ts';
 
 const PAGE = 65536;
 const MAX_LAYOUTS = 8;
@@ -46,8 +49,17 @@ export interface ArenaLayout {
 /** The WebAssembly features the loaded module uses: plain SIMD128 (model.wasm) or relaxed SIMD too (model.relaxed.wasm). */
 export type WasmFeatures = 'simd128' | 'relaxed-simd';
 
+export interface WasmThreadOptions {
+  /** Threads running the split GEMVs, the calling one included (1: no workers, unshared memory). */
+  threads?: number;
+  /** Fewest weights (out · in) of a layer whose GEMV is split (default MIN_SPLIT_WEIGHTS). */
+  minSplitWeights?: number;
+  /** Told when threads were asked but cannot be used here (no shared memory, workers failed to start). */
+  onNote?: (message: string) => void;
+}
+
 export class WasmBackend {
-  /** Kernel calls made by the last run, by kind (proof of which path ran). */
+  /** Kernel calls made by the last run, by kind (proof of which path ran); '<kind>:threads' counts GEMVs split between threads. */
   readonly calls = new Map<string, number>();
   private readonly layouts = new Map<string, ArenaLayout>();
   /** model.wasm's fused decode step, when the compiler emitted one (LLaMA-family models). */
@@ -58,15 +70,50 @@ export class WasmBackend {
     readonly memory: WebAssembly.Memory,
     private readonly exports: Record<string, (...args: number[]) => number | undefined>,
     readonly features: WasmFeatures,
+    private readonly pool?: ThreadPool,
+    /** Kernel export → its tiles, for the layers whose one-token GEMV is split between the pool's threads. */
+    private readonly splits: ReadonlyMap<string, number> = new Map(),
   ) {
     const decode = plan.decode;
     this.decodeStep = decode ? new WasmDecodeStep(decode, memory, exports[decode.fn] as (token: number, pos: number) => number, this.calls) : undefined;
   }
 
-  /** `wasm` is plan.file, or plan.relaxedFile with features 'relaxed-simd'. */
-  static async create(plan: WasmPlan, wasm: Uint8Array, constants: ReadonlyMap<string, Tensor>, features: WasmFeatures = 'simd128'): Promise<WasmBackend> {
+  /** Threads that run this model's kernels (1 without a pool). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /**
+   * `wasm` is plan.file, or plan.relaxedFile with features 'relaxed-simd'. With threads > 1 the memory is shared
+   * and the module's memory import declared shared (shared-memory.ts); workers start only when some layer is
+   * big enough to split.
+   */
+  static async create(plan: WasmPlan, wasm: Uint8Array, constants: ReadonlyMap<string, Tensor>, features: WasmFeatures = 'simd128', threading: WasmThreadOptions = {}): Promise<WasmBackend> {
     if (!hasSimd128()) throw new Error('this JavaScript engine lacks WebAssembly SIMD128, which model.wasm needs; load with { backend: \'js\' }');
-    const memory = new WebAssembly.Memory({ initial: Math.ceil(plan.arenaBase / PAGE) + 1, maximum: 65536 });
+    const threads = threading.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer ≥ 1, got ${threads}`);
+    const minWeights = threading.minSplitWeights ?? MIN_SPLIT_WEIGHTS;
+    const splits = new Map<string, number>();
+    if (threads > 1) {
+      for (const call of Object.values(plan.calls)) {
+        const { in: inDim, out } = call.sizes as { in: number; out: number };
+        const onebit = call.kind === 'onebit-lut' || call.kind === 'onebit-linear';
+        if (onebit && out * inDim >= minWeights && out > SPLIT_UNIT_ROWS) splits.set(call.fn, Math.ceil(out / SPLIT_UNIT_ROWS));
+      }
+    }
+    const note = (why: string, e: unknown) => threading.onNote?.(`threads: ${threads} asked, but ${why} (${(e as Error)?.message ?? e}): running single-threaded`);
+    const limits = { initial: Math.ceil(plan.arenaBase / PAGE) + 1, maximum: 65536 };
+    let shared = splits.size > 0;
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ ...limits, shared });
+    } catch (e) {
+      if (!shared) throw e;
+      note('a shared WebAssembly memory could not be created', e);
+      shared = false;
+      splits.clear();
+      memory = new WebAssembly.Memory(limits);
+    }
     for (const c of plan.constants) {
       const t = constants.get(c.name);
       if (!t) throw new Error(`${plan.file}: constant '${c.name}' is missing from the weights`);
@@ -84,9 +131,36 @@ export class WasmBackend {
       }
     }
     if (plan.decode) placeDecodeConstants(plan.decode, memory, constants);
-    const module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
+    const module = await WebAssembly.compile((shared ? withSharedMemoryImport(wasm) : wasm) as Uint8Array<ArrayBuffer>);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
-    return new WasmBackend(plan, memory, instance.exports as unknown as WasmBackend['exports'], features);
+    const exports = instance.exports as unknown as WasmBackend['exports'];
+    // only kernels that export their parts split (a module from an older onebitc has none)
+    for (const fn of splits.keys()) if (!exports[`${fn}$tables`] || !exports[`${fn}$rows`]) splits.delete(fn);
+    let pool: ThreadPool | undefined;
+    if (shared && splits.size > 0) {
+      try {
+        pool = await ThreadPool.create(module, memory, exports, [...splits.keys()].map((fn) => `${fn}$rows`), threads);
+      } catch (e) {
+        note('the worker threads could not start', e); // the shared memory still serves the calling thread alone
+        splits.clear();
+      }
+    }
+    return new WasmBackend(plan, memory, exports, features, pool, splits);
+  }
+
+  /** Stops the worker threads, if any. */
+  dispose(): void {
+    this.pool?.dispose();
+  }
+
+  /**
+   * One token through a split OneBit layer (exact or LUT): the calling thread builds the tables, all threads
+   * run chunks of 16-row units, and the post-norm (which needs the whole row) runs after the join.
+   */
+  private runSplit(fn: string, tiles: number, x: number, y: number): void {
+    this.exports[`${fn}$tables`]!(x);
+    this.pool!.run(`${fn}$rows`, y, tiles, chunkUnits(tiles, this.pool!.threads));
+    this.exports[`${fn}$postnorm`]?.(y, 1);
   }
 
   /** The arena layout for these symbol values (cached), growing memory once when it needs more. */
@@ -142,6 +216,14 @@ export class WasmBackend {
         const out = node.outputs[0]!;
         const y = view(out, 'float32', bound.dims);
         const yPtr = layout.offsets.get(out)!;
+        const tiles = this.splits.get(call.fn);
+        const args = bound.args(yPtr);
+        if (tiles !== undefined && !bound.calls && args[2] === 1) {
+          this.runSplit(call.fn, tiles, args[0]!, yPtr);
+          count(`${call.kind}:threads`);
+          count(call.kind);
+          return [y];
+        }
         for (const args of bound.calls ? bound.calls(yPtr) : [bound.args(yPtr)]) {
           const status = this.exports[call.fn]!(...args);
           if (typeof status === 'number' && status !== 0) throw new Error(bound.failure?.(status) ?? `kernel ${call.fn} failed (${status})`);

@@ -30,8 +30,11 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-/** Serves the files under `root` (`/` is index.html; `.wasm` as application/wasm) on a free port. */
-export async function serveStatic(root: string): Promise<StaticServer> {
+/**
+ * Serves the files under `root` (`/` is index.html; `.wasm` as application/wasm) on a free port, with `headers`
+ * on every response (e.g. COOP/COEP for a cross-origin-isolated page).
+ */
+export async function serveStatic(root: string, headers: Readonly<Record<string, string>> = {}): Promise<StaticServer> {
   const base = resolve(root);
   const server = createServer((req, res) => {
     void (async () => {
@@ -41,7 +44,7 @@ export async function serveStatic(root: string): Promise<StaticServer> {
       try {
         if (!(await stat(file)).isFile()) return void res.writeHead(404).end();
         const body = await readFile(file);
-        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-store' });
+        res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-store' });
         res.end(req.method === 'HEAD' ? undefined : body);
       } catch {
         res.writeHead(404).end();

@@ -50,7 +50,9 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
     properties: [
       { name: 'backend', hasQuestionToken: true, type: backends.map((b) => JSON.stringify(b)).join(' | '), docs: ["Which kernels run the model: 'webgpu' (shaders.json on a GPU), 'wasm' (model.wasm's SIMD kernels), 'js' (the reference kernels); 'auto' picks WebGPU on a hardware GPU, else WASM."] },
       { name: 'gpu', hasQuestionToken: true, type: '{ requestAdapter(options?: object): Promise<unknown> }', docs: ['The WebGPU entry point when not navigator.gpu (in Node: the `webgpu` package\'s create([])); given explicitly, a software adapter is used too.'] },
-      { name: 'onNote', hasQuestionToken: true, type: '(message: string) => void', docs: ['Where WebGPU notes go (a node that reads a GPU value back); default console.warn.'] },
+      { name: 'onNote', hasQuestionToken: true, type: '(message: string) => void', docs: ['Where notes go (WebGPU: a node that reads a GPU value back; threads unavailable); default console.warn.'] },
+      { name: 'threads', hasQuestionToken: true, type: 'number', docs: ["Threads for the WASM backend's large OneBit layers (one token: rows split between workers sharing model.wasm's memory); default 1. Browsers need a cross-origin-isolated page, else single-threaded with a note."] },
+      { name: 'threadMinWeights', hasQuestionToken: true, type: 'number', docs: ['Fewest weights (out · in) of a OneBit layer whose GEMV is split between threads (default 2^20).'] },
       { name: 'weights', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of weights.safetensors, when not loaded from beside model.js.'] },
       { name: 'wasm', hasQuestionToken: true, type: 'Uint8Array | ArrayBuffer', docs: ['The bytes of model.wasm, when not loaded from beside model.js.'] },
       { name: 'urls', hasQuestionToken: true, type: 'Readonly<Record<string, string | { readonly href: string }>>', docs: ["Where the bundle's files are, by file name ('weights.safetensors', 'model.wasm', 'tokenizer.json', …), when not beside model.js (e.g. hashed asset URLs); relative URLs resolve against model.js."] },
@@ -62,6 +64,7 @@ export function emitTypes(header: string, inputs: readonly TensorSpec[], outputs
       { name: 'inputs', isReadonly: true, type: 'typeof inputs' },
       { name: 'outputs', isReadonly: true, type: 'typeof outputs' },
       { name: 'backend', isReadonly: true, type: backends.filter((b) => b !== 'auto').map((b) => JSON.stringify(b)).join(' | '), docs: ['The backend that runs the model.'] },
+      { name: 'threads', isReadonly: true, type: 'number', docs: ['Threads running the WASM kernels (1 on other backends, or when no layer is large enough to split).'] },
       { name: 'wasmCalls', isReadonly: true, type: 'ReadonlyMap<string, number>', docs: ["WASM kernel calls of the last run, by kind ('js-fallback': nodes whose shapes the WASM kernel did not take)."] },
       { name: 'gpuCalls', isReadonly: true, type: 'ReadonlyMap<string, number>', docs: ["WebGPU dispatches of the last run, by kind ('host': nodes run on the host, 'readback': those that read a GPU value back)."] },
       { name: 'gpu', isReadonly: true, type: 'string | undefined', docs: ['The GPU adapter, in words (WebGPU backend only).'] },

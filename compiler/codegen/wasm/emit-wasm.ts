@@ -17,6 +17,7 @@ import type { Module } from './module.ts';
 import { ALIGN, align, createKernelModule, finishModule } from './module.ts';
 import { addGather, addLayerNorm, addReduceMeanLastAxis, addRmsNorm, addSoftmaxLastAxis } from './normalize.ts';
 import { addOneBitLinear, onebitScratchBytes } from './onebit-linear.ts';
+import { addOneBitLinearRows } from './onebit-linear-rows.ts';
 import { addOneBitLut, lutScratchBytes } from './onebit-lut.ts';
 import type { KernelChoice, SelectOptions } from './select-kernels.ts';
 import { selectKernels } from './select-kernels.ts';
@@ -123,10 +124,12 @@ function emitKernel(mod: Module, c: KernelChoice, at: Record<number, number>, k:
       const fn = `onebit_linear_${k}`;
       const alpha = typeof c.node.attrs['alpha'] === 'number' ? c.node.attrs['alpha'] : 1;
       const eps = c.node.attrs['post_norm_eps'];
-      addOneBitLinear(mod, fn, {
+      const spec = {
         in: s['in']!, out: s['out']!, sign: at[1]!, g: at[2]!, h: at[3]!, ...(at[4] !== undefined ? { bias: at[4] } : {}), alpha, scratch,
         ...(typeof eps === 'number' ? { postNormEps: eps } : {}),
-      });
+      };
+      addOneBitLinear(mod, fn, spec);
+      addOneBitLinearRows(mod, fn, spec); // fn$tables, fn$rows: the GEMV split between threads
       return fn;
     }
     case 'onebit-lut': {

@@ -62,12 +62,17 @@ const TABLE_BYTES = Math.max(GEMV_CHUNK_BYTES * GEMV_GROUP_BYTES, GEMM4_CHUNK_BY
 
 const paddedIn = (inDim: number): number => Math.ceil(inDim / ONEBIT_BLOCK_COLS) * ONEBIT_BLOCK_COLS;
 
-/** Scratch bytes a kernel for (in, out) needs (a multiple of 16). */
-export function onebitScratchBytes(inDim: number, out: number): number {
+/** Scratch bytes the GEMM alone needs (what the LUT kernel's module uses of this kernel; a multiple of 16). */
+export function onebitGemmScratchBytes(inDim: number, out: number): number {
   return TABLE_BYTES + paddedIn(inDim) * 32 + out * 32;
 }
 
-function checkSpec(name: string, s: OneBitLinearSpec): void {
+/** Scratch bytes a kernel for (in, out) needs (a multiple of 16): the GEMM's, then the GEMV's tables of all columns (row split). */
+export function onebitScratchBytes(inDim: number, out: number): number {
+  return onebitGemmScratchBytes(inDim, out) + (paddedIn(inDim) / 8) * GEMV_GROUP_BYTES;
+}
+
+function checkSpec(name: string, s: OneBitLinearSpec, scratchBytes = onebitScratchBytes): void {
   const ints: [string, number][] = [['in', s.in], ['out', s.out], ['sign', s.sign], ['g', s.g], ['h', s.h], ['scratch', s.scratch]];
   if (s.bias !== undefined) ints.push(['bias', s.bias]);
   for (const [k, v] of ints) {
@@ -78,7 +83,7 @@ function checkSpec(name: string, s: OneBitLinearSpec): void {
   if (s.postNormEps !== undefined && !(Number.isFinite(s.postNormEps) && s.postNormEps >= 0)) {
     throw new RangeError(`addOneBitLinear(${name}): postNormEps must be a finite number ≥ 0, got ${s.postNormEps}`);
   }
-  const end = s.scratch + onebitScratchBytes(s.in, s.out);
+  const end = s.scratch + scratchBytes(s.in, s.out);
   if (end > 2 ** 32) throw new RangeError(`addOneBitLinear(${name}): scratch ends beyond 4 GiB`);
 }
 
@@ -141,7 +146,7 @@ export class Fn {
 }
 
 /** Balanced add tree of `terms` (fresh nodes), so independent additions can run in parallel. */
-function addTree(add: (a: number, b: number) => number, terms: number[]): number {
+export function addTree(add: (a: number, b: number) => number, terms: number[]): number {
   let level = terms;
   while (level.length > 1) {
     const next: number[] = [];
@@ -161,7 +166,10 @@ export function addOneBitLinear(mod: Module, name: string, spec: OneBitLinearSpe
   addGemm(mod, gemm4, spec, 4, GEMM4_CHUNK_BYTES, GEMM_UNROLL);
   addGemm(mod, gemm8, spec, 8, GEMM8_CHUNK_BYTES, GEMM_UNROLL);
   const norm = spec.postNormEps !== undefined && spec.out > 0 ? `${name}$postnorm` : undefined;
-  if (norm) addPostNorm(mod, norm, spec.out, spec.postNormEps!);
+  if (norm) {
+    addPostNorm(mod, norm, spec.out, spec.postNormEps!);
+    mod.addFunctionExport(norm, norm); // after a GEMV split between threads (onebit-linear-rows.ts)
+  }
 
   // name(x, y, rows): blocks of 8 rows; a last block of 5–7 rows is padded to 8, of 2–4 rows to 4, and a
   // last single row goes to the GEMV.
@@ -189,19 +197,43 @@ export function addOneBitLinear(mod: Module, name: string, spec: OneBitLinearSpe
   mod.addFunctionExport(name, name);
 }
 
-interface Layout {
+export interface Layout {
   blocks: number;
   inPad: number;
   table: number;
   xs: number;
   acc: number;
+  /** The GEMV's tables of every group of 8 columns (1 KiB each), for the row split (onebit-linear-rows.ts). */
+  all: number;
 }
 
-function layoutOf(spec: OneBitLinearSpec): Layout {
+export function layoutOf(spec: OneBitLinearSpec): Layout {
   const inPad = paddedIn(spec.in);
   const table = spec.scratch;
   const xs = table + TABLE_BYTES;
-  return { blocks: inPad / ONEBIT_BLOCK_COLS, inPad, table, xs, acc: xs + inPad * 32 };
+  const acc = xs + inPad * 32;
+  return { blocks: inPad / ONEBIT_BLOCK_COLS, inPad, table, xs, acc, all: acc + spec.out * 32 };
+}
+
+/** GEMV step 1: x' = x ⊙ g into scratch (L.xs), zero-padded to in_pad; x at the pointer local `X`. */
+export function scaleInput(f: Fn, spec: OneBitLinearSpec, L: Layout, X: number): number[] {
+  const m = f.mod;
+  const { i32 } = m;
+  const inDim = spec.in;
+  const code: number[] = [];
+  const q = f.local(binaryen.i32);
+  const n4 = Math.floor(inDim / 4);
+  f.setEnd(q, () => i32.const(n4 * 16));
+  code.push(f.countedLoop(q, i32.const(0), 16, n4, () => [
+    m.v128.store(L.xs, 16, f.get(q), m.f32x4.mul(m.v128.load(0, 4, i32.add(f.get(X), f.get(q))), m.v128.load(spec.g, 4, f.get(q)))),
+  ]));
+  for (let i = n4 * 4; i < inDim; i++) {
+    code.push(m.f32.store(L.xs + 4 * i, 4, i32.const(0), m.f32.mul(m.f32.load(4 * i, 4, f.get(X)), m.f32.load(spec.g + 4 * i, 4, i32.const(0)))));
+  }
+  let i0 = inDim;
+  for (; i0 < L.inPad && i0 % 4 !== 0; i0++) code.push(m.f32.store(L.xs + 4 * i0, 4, i32.const(0), m.f32.const(0)));
+  for (; i0 < L.inPad; i0 += 4) code.push(m.v128.store(L.xs + 4 * i0, 16, i32.const(0), m.v128.const(new Array(16).fill(0))));
+  return code;
 }
 
 /** y[o] = y[o]·h[o]·alpha + bias[o] for o < out, y at the pointer local `yPtr` (a vector loop + scalar tail). */
@@ -336,7 +368,7 @@ function chunks(f: Fn, spec: OneBitLinearSpec, L: Layout, chunkBytes: number, xC
  * (groups · 256 · 4 · lanes). Group g's entry b (b = the sign byte) is Σ_j (bit j of b ? −x'[8g+j] : x'[8g+j]),
  * built as H[b >> 4] + L[b & 15] from two 16-entry tables.
  */
-function tableBuilder(m: Module, table: number, lanes: number): string {
+export function tableBuilder(m: Module, table: number, lanes: number): string {
   const name = `onebit$tables${lanes}@${table}`;
   if (m.getFunction(name)) return name;
   const { i32 } = m;
@@ -424,7 +456,7 @@ function addGemv(mod: Module, fname: string, spec: OneBitLinearSpec): void {
   const L = layoutOf(spec);
   const f = new Fn(m, [binaryen.i32, binaryen.i32]);
   const X = 0, Y = 1;
-  const inDim = spec.in, out = spec.out;
+  const out = spec.out;
   const code: number[] = [];
   if (out === 0) {
     m.addFunction(fname, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.none, [], m.nop());
@@ -432,18 +464,7 @@ function addGemv(mod: Module, fname: string, spec: OneBitLinearSpec): void {
   }
 
   // 1. x' = x ⊙ g into scratch, zero-padded to in_pad.
-  const q = f.local(binaryen.i32);
-  const n4 = Math.floor(inDim / 4);
-  f.setEnd(q, () => i32.const(n4 * 16));
-  code.push(f.countedLoop(q, i32.const(0), 16, n4, () => [
-    m.v128.store(L.xs, 16, f.get(q), m.f32x4.mul(m.v128.load(0, 4, i32.add(f.get(X), f.get(q))), m.v128.load(spec.g, 4, f.get(q)))),
-  ]));
-  for (let i = n4 * 4; i < inDim; i++) {
-    code.push(m.f32.store(L.xs + 4 * i, 4, i32.const(0), m.f32.mul(m.f32.load(4 * i, 4, f.get(X)), m.f32.load(spec.g + 4 * i, 4, i32.const(0)))));
-  }
-  let i0 = inDim;
-  for (; i0 < L.inPad && i0 % 4 !== 0; i0++) code.push(m.f32.store(L.xs + 4 * i0, 4, i32.const(0), m.f32.const(0)));
-  for (; i0 < L.inPad; i0 += 4) code.push(m.v128.store(L.xs + 4 * i0, 16, i32.const(0), m.v128.const(new Array(16).fill(0))));
+  code.push(...scaleInput(f, spec, L, X));
 
   // 2. y = 0.
   const yo = f.local(binaryen.i32);
@@ -496,7 +517,7 @@ function addGemv(mod: Module, fname: string, spec: OneBitLinearSpec): void {
  * runs several rows with it, exactly. `spec.scratch` needs onebitScratchBytes(in, out) bytes.
  */
 export function addOneBitGemmLutLayout(mod: Module, fname: string, spec: OneBitLinearSpec, lanes: 4 | 8): void {
-  checkSpec(fname, spec);
+  checkSpec(fname, spec, onebitGemmScratchBytes);
   addGemm(mod, fname, spec, lanes, lanes === 4 ? GEMM4_CHUNK_BYTES : GEMM8_CHUNK_BYTES, GEMM_UNROLL, 'lut');
 }
 

@@ -30,16 +30,23 @@
 // row by row at 16 rows of 4096×4096. So only single rows (decoding) are approximate; the GEMV is exported
 // as `name$lut` for tests and benchmarks.
 //
+// Threads: step 2 builds the tables of every block before step 3 sweeps any (per block, the tables are then
+// read from L2 into L1 once), so the GEMV is also exported in two parts: `name$tables(x)` (steps 1–2, once per
+// token, on the calling thread) and `name$rows(y, t0, t1)` (steps 3–4 for tiles t0 … t1−1), which threads run
+// on disjoint tile ranges at once (runtime/wasm/thread-pool.ts), bit-identical to the whole GEMV; and
+// `name$postnorm(y, rows)`, run after the join.
+//
 // The `relaxed` variant uses i8x16.relaxed_swizzle (indices are always < 16 here, so its result is defined:
 // it skips the engine's out-of-range handling) and f32x4.relaxed_madd; it goes into model.relaxed.wasm, which
 // only engines with relaxed SIMD load (runtime/wasm/backend.ts detects it).
 //
-// Scratch (`lutScratchBytes`): the GEMV's [int8 tables 1 KiB][fp32 tables 2 KiB][x' (in_pad) f32]
-// [y_acc (tiles·16) f32], or the GEMM's (onebitScratchBytes); nothing is kept between calls.
+// Scratch (`lutScratchBytes`): the GEMV's [fp32 tables of one block 2 KiB][x' (pairs·8) f32][y_acc (tiles·16) f32]
+// [one f32 scale per block][int8 tables, 64 bytes per column pair], or the GEMM's (onebitGemmScratchBytes);
+// nothing is kept between calls.
 import binaryen from 'binaryen';
 import type { Module } from './module.ts';
 import type { OneBitLinearSpec } from './onebit-linear.ts';
-import { addOneBitGemmLutLayout, addPostNorm, Fn, onebitScratchBytes, signMask, splatMask } from './onebit-linear.ts';
+import { addOneBitGemmLutLayout, addPostNorm, Fn, onebitGemmScratchBytes, signMask, splatMask } from './onebit-linear.ts';
 import { LUT_BLOCK_PAIRS, LUT_TILE_ROWS } from '../../../runtime/wasm/onebit-layout.ts';
 
 export interface OneBitLutSpec extends OneBitLinearSpec {
@@ -54,8 +61,7 @@ export const LUT_LO_MAX = 63;
 const LO_STEPS = 2 * LUT_LO_MAX;
 
 const PAIR_TABLE_BYTES = 64; // per column pair: hi of group 0, hi of group 1, lo of group 0, lo of group 1
-const TABLE_BYTES = LUT_BLOCK_PAIRS * PAIR_TABLE_BYTES;
-const STAGING_BYTES = LUT_BLOCK_PAIRS * 2 * 64; // fp32 tables, 16 entries per group
+const STAGING_BYTES = LUT_BLOCK_PAIRS * 2 * 64; // fp32 tables of one block, 16 entries per group
 /** Column pairs whose u8 sums of biased entries (0 … 2·max) cannot overflow: ⌊255 / (2·max)⌋ lookups, two per pair. */
 const HI_PAIRS = Math.floor(Math.floor(255 / (2 * LUT_HI_MAX)) / 2);
 const LO_PAIRS = Math.floor(Math.floor(255 / (2 * LUT_LO_MAX)) / 2);
@@ -63,27 +69,35 @@ if (HI_PAIRS < 1 || LO_PAIRS < 1) throw new Error('LUT table ranges too wide for
 
 /** Scratch bytes a LUT kernel for (in, out) needs (a multiple of 16). */
 export function lutScratchBytes(inDim: number, out: number): number {
-  return Math.max(gemvScratchBytes(inDim, out), onebitScratchBytes(inDim, out));
+  return Math.max(gemvScratchBytes(inDim, out), onebitGemmScratchBytes(inDim, out));
 }
 
-const gemvScratchBytes = (inDim: number, out: number): number =>
-  TABLE_BYTES + STAGING_BYTES + Math.ceil(inDim / 8) * 32 + Math.ceil(out / LUT_TILE_ROWS) * LUT_TILE_ROWS * 4;
+const gemvScratchBytes = (inDim: number, out: number): number => {
+  const L = layoutOf({ in: inDim, out, scratch: 0 });
+  return L.table + L.pairs * PAIR_TABLE_BYTES;
+};
 
 interface Layout {
   pairs: number;
   tiles: number;
-  table: number;
   staging: number;
   xs: number;
   acc: number;
+  /** One f32 per block of column pairs: its step m/(H·2L). */
+  scales: number;
+  /** The int8 tables of every column pair (all blocks: the row sweep may run on other threads after they are built). */
+  table: number;
 }
 
-function layoutOf(spec: OneBitLinearSpec): Layout {
-  const table = spec.scratch;
-  const staging = table + TABLE_BYTES;
-  const xs = staging + STAGING_BYTES;
+function layoutOf(spec: Pick<OneBitLinearSpec, 'in' | 'out' | 'scratch'>): Layout {
   const pairs = Math.ceil(spec.in / 8);
-  return { pairs, tiles: Math.ceil(spec.out / LUT_TILE_ROWS), table, staging, xs, acc: xs + pairs * 32 };
+  const tiles = Math.ceil(spec.out / LUT_TILE_ROWS);
+  const staging = spec.scratch;
+  const xs = staging + STAGING_BYTES;
+  const acc = xs + pairs * 32;
+  const scales = acc + tiles * LUT_TILE_ROWS * 4;
+  const table = scales + Math.ceil(Math.ceil(pairs / LUT_BLOCK_PAIRS) / 4) * 16;
+  return { pairs, tiles, staging, xs, acc, scales, table };
 }
 
 function checkSpec(name: string, s: OneBitLutSpec): void {
@@ -147,6 +161,10 @@ export function addOneBitLut(mod: Module, name: string, spec: OneBitLutSpec): vo
     ]));
     mod.addFunctionExport(`${name}$lut`, `${name}$lut`);
   }
+  // the GEMV's parts, for threads: name$tables(x), name$rows(y, t0, t1), name$postnorm(y, rows)
+  mod.addFunctionExport(`${gemv}$tables`, `${name}$tables`);
+  mod.addFunctionExport(`${gemv}$rows`, `${name}$rows`);
+  if (norm) mod.addFunctionExport(norm, norm);
 
   // name: blocks of 8 rows by the GEMM; a call with one row by the GEMV; a last single row of a longer call
   // by the GEMM again over the last two rows (the row before is recomputed, exactly), so that only one-row
@@ -184,20 +202,38 @@ export function addOneBitLut(mod: Module, name: string, spec: OneBitLutSpec): vo
   mod.addFunctionExport(name, name);
 }
 
+/**
+ * The LUT GEMV as three functions, so that its rows can be split between threads (runtime/wasm/thread-pool.ts):
+ *   `fname$tables(x)`: x' = x ⊙ g and the int8 tables (and scale) of every block into scratch — per token, once;
+ *   `fname$rows(y, t0, t1)`: tiles t0 … t1−1 (rows 16·t0 … min(16·t1, out) − 1) of y, reading only the tables;
+ *     calls on disjoint tile ranges write disjoint bytes (their y_acc tiles and y rows), so they may run at once;
+ *   `fname(x, y)`: both, over all tiles.
+ * Every row's sum is the same sequence of operations whatever the split, so threaded output is bit-identical.
+ */
 function addGemv(m: Module, fname: string, spec: OneBitLutSpec): void {
-  const { i32, f32, f32x4, i8x16, i16x8, i32x4, v128 } = m;
-  const relaxed = spec.relaxed === true;
-  const swizzle = (table: number, idx: number): number => (relaxed ? low._BinaryenBinary(m.ptr, low.RelaxedSwizzleVecI8x16, table, idx) : i8x16.swizzle(table, idx));
-  const madd = (a: number, b: number, c: number): number => (relaxed ? low._BinaryenSIMDTernary(m.ptr, low.RelaxedMaddVecF32x4, a, b, c) : f32x4.add(f32x4.mul(a, b), c));
   const L = layoutOf(spec);
-  const inDim = spec.in, out = spec.out;
-  const type = binaryen.createType([binaryen.i32, binaryen.i32]);
-  if (out === 0) {
-    m.addFunction(fname, type, binaryen.none, [], m.nop());
+  const type2 = binaryen.createType([binaryen.i32, binaryen.i32]);
+  if (spec.out === 0) {
+    m.addFunction(fname, type2, binaryen.none, [], m.nop());
+    m.addFunction(`${fname}$tables`, binaryen.createType([binaryen.i32]), binaryen.none, [], m.nop());
+    m.addFunction(`${fname}$rows`, binaryen.createType([binaryen.i32, binaryen.i32, binaryen.i32]), binaryen.none, [], m.nop());
     return;
   }
+  addTables(m, `${fname}$tables`, spec, L);
+  addRows(m, `${fname}$rows`, spec, L);
   const f = new Fn(m, [binaryen.i32, binaryen.i32]);
-  const X = 0, Y = 1;
+  m.addFunction(fname, type2, binaryen.none, f.vars, m.block(null, [
+    m.call(`${fname}$tables`, [f.get(0)], binaryen.none),
+    m.call(`${fname}$rows`, [f.get(1), m.i32.const(0), m.i32.const(L.tiles)], binaryen.none),
+  ]));
+}
+
+/** `fname(x)`: x' = x ⊙ g, then per block of column pairs its int8 tables (L.table) and its scale m/(H·2L) (L.scales). */
+function addTables(m: Module, fname: string, spec: OneBitLutSpec, L: Layout): void {
+  const { i32, f32, f32x4, i8x16, i16x8, i32x4, v128 } = m;
+  const inDim = spec.in;
+  const f = new Fn(m, [binaryen.i32]);
+  const X = 0;
   const zero = (): number => v128.const(new Array(16).fill(0));
   const code: number[] = [];
 
@@ -215,21 +251,20 @@ function addGemv(m: Module, fname: string, spec: OneBitLutSpec): void {
   for (; i0 < L.pairs * 8 && i0 % 4 !== 0; i0++) code.push(f32.store(L.xs + 4 * i0, 4, i32.const(0), f32.const(0)));
   for (; i0 < L.pairs * 8; i0 += 4) code.push(v128.store(L.xs + 4 * i0, 16, i32.const(0), zero()));
 
-  // 2. y_acc = 0.
-  const ap = f.local(binaryen.i32);
-  f.setEnd(ap, () => i32.const(L.acc + L.tiles * 64));
-  code.push(f.countedLoop(ap, i32.const(L.acc), 16, L.tiles * 4, () => [v128.store(0, 16, f.get(ap), zero())]));
-
-  // 3. Blocks of column pairs: tables, then the sweep of all tiles.
-  const wp = f.local(binaryen.i32); // sign pointer (the layout is one stream: blocks, tiles, pairs)
+  // 2. Per block: fp32 sums into staging, the scale, then the two int8 tables per group.
   const xq = f.local(binaryen.i32); // x' of the block's first column
-  const vinvHi = f.local(binaryen.v128), vinvLo = f.local(binaryen.v128), vsHi = f.local(binaryen.v128), vsLo = f.local(binaryen.v128);
+  const tb = f.local(binaryen.i32); // the block's tables
+  const sc = f.local(binaryen.i32); // the block's scale
+  const vinvHi = f.local(binaryen.v128), vinvLo = f.local(binaryen.v128), vsHi = f.local(binaryen.v128);
   const mx = f.local(binaryen.f32);
-
+  const gp = f.local(binaryen.i32);
+  const stp = f.local(binaryen.i32);
+  const V = f.local(binaryen.v128), P = f.local(binaryen.v128), Q = f.local(binaryen.v128), VMAX = f.local(binaryen.v128), T = f.local(binaryen.v128);
+  const tp = f.local(binaryen.i32);
+  const Hq = [0, 1, 2, 3].map(() => f.local(binaryen.v128));
+  const Lq = [0, 1, 2, 3].map(() => f.local(binaryen.v128));
+  const HQ = f.local(binaryen.v128);
   const buildTables = (np: number): number[] => {
-    const gp = f.local(binaryen.i32);
-    const stp = f.local(binaryen.i32);
-    const V = f.local(binaryen.v128), P = f.local(binaryen.v128), Q = f.local(binaryen.v128), VMAX = f.local(binaryen.v128), T = f.local(binaryen.v128);
     const splat = (v: number, lane: number): number => i8x16.shuffle(f.get(v), f.get(v), splatMask(lane));
     // lanes n = 0..3: (bit0(n) ? −a : a) + (bit1(n) ? −b : b), a = lane j0 of V, b = lane j1 of V
     const pattern = (j0: number, j1: number): number =>
@@ -261,17 +296,13 @@ function addGemv(m: Module, fname: string, spec: OneBitLutSpec): void {
       f.set(vinvHi, f32x4.splat(m.select(ok(), f32.div(f32.const(H), f.get(mx)), f32.const(0)))),
       f.set(vinvLo, f32x4.splat(m.select(ok(), f32.div(f32.const(H * LO_STEPS), f.get(mx)), f32.const(0)))),
       f.set(vsHi, f32x4.splat(f32.div(f.get(mx), f32.const(H)))),
-      f.set(vsLo, f32x4.splat(f32.div(f.get(mx), f32.const(H * LO_STEPS)))),
+      f32.store(0, 4, f.get(sc), f32.div(f.get(mx), f32.const(H * LO_STEPS))),
     ];
     // Quantise, one column pair (two groups) per iteration.
-    const tp = f.local(binaryen.i32);
-    const Hq = [0, 1, 2, 3].map(() => f.local(binaryen.v128));
-    const Lq = [0, 1, 2, 3].map(() => f.local(binaryen.v128));
-    const HQ = f.local(binaryen.v128);
-    f.setEnd(tp, () => i32.const(np * PAIR_TABLE_BYTES));
+    f.setEnd(tp, () => i32.add(f.get(tb), i32.const(np * PAIR_TABLE_BYTES)));
     const narrow = (v: number[]): number => i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(f.get(v[0]!), f.get(v[1]!)), i16x8.narrow_i32x4_s(f.get(v[2]!), f.get(v[3]!)));
     code.push(f.set(stp, i32.const(0)));
-    code.push(f.countedLoop(tp, i32.const(0), PAIR_TABLE_BYTES, np, () => {
+    code.push(f.countedLoop(tp, f.get(tb), PAIR_TABLE_BYTES, np, () => {
       const body: number[] = [];
       for (let j = 0; j < 2; j++) {
         for (let k = 0; k < 4; k++) {
@@ -281,86 +312,125 @@ function addGemv(m: Module, fname: string, spec: OneBitLutSpec): void {
           const r = f32x4.sub(f.get(T), f32x4.mul(f.get(HQ), f.get(vsHi)));
           body.push(f.set(Lq[k]!, i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(r, f.get(vinvLo)))), i32x4.splat(i32.const(LUT_LO_MAX)))));
         }
-        body.push(v128.store(L.table + 16 * j, 16, f.get(tp), narrow(Hq)));
-        body.push(v128.store(L.table + 32 + 16 * j, 16, f.get(tp), narrow(Lq)));
+        body.push(v128.store(16 * j, 16, f.get(tp), narrow(Hq)));
+        body.push(v128.store(32 + 16 * j, 16, f.get(tp), narrow(Lq)));
       }
       return body;
     }, [[stp, 128]]));
     return code;
   };
+  const block = (np: number): number[] => [...buildTables(np), f.bump(xq, np * 32), f.bump(tb, np * PAIR_TABLE_BYTES), f.bump(sc, 4)];
+  code.push(f.set(xq, i32.const(L.xs)), f.set(tb, i32.const(L.table)), f.set(sc, i32.const(L.scales)));
+  const full = Math.floor(L.pairs / LUT_BLOCK_PAIRS);
+  const tail = L.pairs % LUT_BLOCK_PAIRS;
+  const bc = f.local(binaryen.i32);
+  f.setEnd(bc, () => i32.const(full));
+  if (full > 0) code.push(f.countedLoop(bc, i32.const(0), 1, full, () => block(LUT_BLOCK_PAIRS)));
+  if (tail > 0) code.push(...block(tail));
+  m.addFunction(fname, binaryen.createType([binaryen.i32]), binaryen.none, f.vars, m.block(null, code));
+}
 
+/** `fname(y, t0, t1)`: the sweep of tiles t0 … t1−1 over every block's tables, then those rows of y (⊙ h · alpha + bias). */
+function addRows(m: Module, fname: string, spec: OneBitLutSpec, L: Layout): void {
+  const { i32, f32, f32x4, i8x16, i16x8, i32x4, v128 } = m;
+  const relaxed = spec.relaxed === true;
+  const swizzle = (table: number, idx: number): number => (relaxed ? low._BinaryenBinary(m.ptr, low.RelaxedSwizzleVecI8x16, table, idx) : i8x16.swizzle(table, idx));
+  const madd = (a: number, b: number, c: number): number => (relaxed ? low._BinaryenSIMDTernary(m.ptr, low.RelaxedMaddVecF32x4, a, b, c) : f32x4.add(f32x4.mul(a, b), c));
+  const out = spec.out;
+  const f = new Fn(m, [binaryen.i32, binaryen.i32, binaryen.i32]);
+  const Y = 0, T0 = 1, T1 = 2;
+  const zero = (): number => v128.const(new Array(16).fill(0));
+  const code: number[] = [m.if(i32.ge_s(f.get(T0), f.get(T1)), m.return())];
+  const tileAddr = (t: number): number => i32.add(i32.const(L.acc), i32.shl(f.get(t), i32.const(6)));
+
+  // 1. y_acc = 0 over the range.
+  const ap = f.local(binaryen.i32);
+  f.setEnd(ap, () => tileAddr(T1));
+  code.push(f.countedLoop(ap, tileAddr(T0), 64, 1, () => [0, 16, 32, 48].map((off) => v128.store(off, 16, f.get(ap), zero()))));
+
+  // 2. Per block: the sweep of the range's tiles.
+  const wp = f.local(binaryen.i32); // sign pointer (the layout is one stream per block: tiles, pairs)
+  const bs = f.local(binaryen.i32); // the block's signs
+  const tb = f.local(binaryen.i32); // the block's tables
+  const sc = f.local(binaryen.i32); // the block's scale
+  const vsLo = f.local(binaryen.v128);
   const W = f.local(binaryen.v128), I0 = f.local(binaryen.v128), I1 = f.local(binaryen.v128);
   const SH = f.local(binaryen.v128), SL = f.local(binaryen.v128);
   const AH = [f.local(binaryen.v128), f.local(binaryen.v128)];
   const AL = [f.local(binaryen.v128), f.local(binaryen.v128)];
   const yp = f.local(binaryen.i32);
-  f.setEnd(yp, () => i32.const(L.acc + L.tiles * 64));
-
-  const tq = f.local(binaryen.i32); // table offset of the current pairs (0, 64, …)
+  const tq = f.local(binaryen.i32); // tables of the current pairs
   const wq = f.local(binaryen.i32); // their signs
   const CHUNK = Math.max(HI_PAIRS, LO_PAIRS); // pairs per inner iteration: a small body keeps the engine from hoisting every load
-  const sweep = (np: number): number => f.countedLoop(yp, i32.const(L.acc), 64, L.tiles, () => {
-    const body: number[] = [];
-    const started = { hi: false, lo: false };
-    // S holds u8 sums (biased entries); A[0] += S as i16 lanes (wrapping), A[1] += its high bytes: see the decode below
-    const widen = (into: number[], S: number, A: number[], which: 'hi' | 'lo', fresh: boolean): void => {
-      const first = fresh && !started[which];
-      if (fresh) started[which] = true;
-      into.push(f.set(A[0]!, first ? f.get(S) : i16x8.add(f.get(A[0]!), f.get(S))));
-      into.push(f.set(A[1]!, first ? i16x8.shr_u(f.get(S), i32.const(8)) : i16x8.add(f.get(A[1]!), i16x8.shr_u(f.get(S), i32.const(8)))));
-    };
-    /** `n` pairs starting at table offset tq / signs wq (local pointers) into the accumulators. */
-    const pairs = (into: number[], n: number, fresh: boolean): void => {
-      for (let p = 0; p < n; p++) {
-        into.push(
-          f.set(W, v128.load(16 * p, 16, f.get(wq))),
-          f.set(I0, v128.and(f.get(W), v128.const(new Array(16).fill(0x0f)))),
-          // (engines emulate i8x16.shr_u with a 16-bit shift and a mask they rebuild each time: do it once here)
-          f.set(I1, v128.and(i16x8.shr_u(f.get(W), i32.const(4)), v128.const(new Array(16).fill(0x0f)))),
-        );
-        const t = L.table + p * PAIR_TABLE_BYTES;
-        const lookup = (off: number): number => i8x16.add(swizzle(v128.load(t + off, 16, f.get(tq)), f.get(I0)), swizzle(v128.load(t + off + 16, 16, f.get(tq)), f.get(I1)));
-        into.push(f.set(SH, p % HI_PAIRS === 0 ? lookup(0) : i8x16.add(f.get(SH), lookup(0))));
-        if (p % HI_PAIRS === HI_PAIRS - 1 || p === n - 1) widen(into, SH, AH, 'hi', fresh);
-        into.push(f.set(SL, p % LO_PAIRS === 0 ? lookup(32) : i8x16.add(f.get(SL), lookup(32))));
-        if (p % LO_PAIRS === LO_PAIRS - 1 || p === n - 1) widen(into, SL, AL, 'lo', fresh);
+  const sweep = (np: number): number => {
+    f.setEnd(yp, () => tileAddr(T1));
+    return f.countedLoop(yp, tileAddr(T0), 64, 1, () => {
+      const body: number[] = [];
+      const started = { hi: false, lo: false };
+      // S holds u8 sums (biased entries); A[0] += S as i16 lanes (wrapping), A[1] += its high bytes: see the decode below
+      const widen = (into: number[], S: number, A: number[], which: 'hi' | 'lo', fresh: boolean): void => {
+        const first = fresh && !started[which];
+        if (fresh) started[which] = true;
+        into.push(f.set(A[0]!, first ? f.get(S) : i16x8.add(f.get(A[0]!), f.get(S))));
+        into.push(f.set(A[1]!, first ? i16x8.shr_u(f.get(S), i32.const(8)) : i16x8.add(f.get(A[1]!), i16x8.shr_u(f.get(S), i32.const(8)))));
+      };
+      /** `n` pairs starting at tables tq / signs wq (local pointers) into the accumulators. */
+      const pairs = (into: number[], n: number, fresh: boolean): void => {
+        for (let p = 0; p < n; p++) {
+          into.push(
+            f.set(W, v128.load(16 * p, 16, f.get(wq))),
+            f.set(I0, v128.and(f.get(W), v128.const(new Array(16).fill(0x0f)))),
+            // (engines emulate i8x16.shr_u with a 16-bit shift and a mask they rebuild each time: do it once here)
+            f.set(I1, v128.and(i16x8.shr_u(f.get(W), i32.const(4)), v128.const(new Array(16).fill(0x0f)))),
+          );
+          const t = p * PAIR_TABLE_BYTES;
+          const lookup = (off: number): number => i8x16.add(swizzle(v128.load(t + off, 16, f.get(tq)), f.get(I0)), swizzle(v128.load(t + off + 16, 16, f.get(tq)), f.get(I1)));
+          into.push(f.set(SH, p % HI_PAIRS === 0 ? lookup(0) : i8x16.add(f.get(SH), lookup(0))));
+          if (p % HI_PAIRS === HI_PAIRS - 1 || p === n - 1) widen(into, SH, AH, 'hi', fresh);
+          into.push(f.set(SL, p % LO_PAIRS === 0 ? lookup(32) : i8x16.add(f.get(SL), lookup(32))));
+          if (p % LO_PAIRS === LO_PAIRS - 1 || p === n - 1) widen(into, SL, AL, 'lo', fresh);
+        }
+      };
+      // the first chunk sets the accumulators, a loop adds the other whole chunks, then the rest
+      const first = Math.min(CHUNK, np);
+      body.push(f.set(tq, f.get(tb)), f.set(wq, f.get(wp)));
+      pairs(body, first, true);
+      const loops = Math.floor((np - first) / CHUNK);
+      const rest = np - first - loops * CHUNK;
+      body.push(f.bump(tq, first * PAIR_TABLE_BYTES), f.bump(wq, first * 16));
+      if (loops > 0) {
+        const label = f.label('pairs');
+        const inner: number[] = [];
+        pairs(inner, CHUNK, false);
+        body.push(m.loop(label, m.block(null, [...inner, f.bump(tq, CHUNK * PAIR_TABLE_BYTES), f.bump(wq, CHUNK * 16),
+          m.br(label, i32.ne(f.get(tq), i32.add(f.get(tb), i32.const((first + loops * CHUNK) * PAIR_TABLE_BYTES))))])));
       }
-    };
-    // the first chunk sets the accumulators, a loop adds the other whole chunks, then the rest
-    const first = Math.min(CHUNK, np);
-    body.push(f.set(tq, i32.const(0)), f.set(wq, f.get(wp)));
-    pairs(body, first, true);
-    const loops = Math.floor((np - first) / CHUNK);
-    const rest = np - first - loops * CHUNK;
-    body.push(f.bump(tq, first * PAIR_TABLE_BYTES), f.bump(wq, first * 16));
-    if (loops > 0) {
-      f.setEnd(tq, () => i32.const((first + loops * CHUNK) * PAIR_TABLE_BYTES));
-      const label = f.label('pairs');
-      const inner: number[] = [];
-      pairs(inner, CHUNK, false);
-      body.push(m.loop(label, m.block(null, [...inner, f.bump(tq, CHUNK * PAIR_TABLE_BYTES), f.bump(wq, CHUNK * 16),
-        m.br(label, i32.ne(f.get(tq), i32.const((first + loops * CHUNK) * PAIR_TABLE_BYTES)))])));
-    }
-    if (rest > 0) pairs(body, rest, false);
-    // Decode: A[1] is Σ of the high bytes (rows 8–15), A[0] − (A[1] << 8) Σ of the low bytes (rows 0–7), both
-    // exact (< 2^15). Each of the 2·np lookups per row added the biases H and L: remove them in the combine.
-    // y_acc[rows] += f32(2L·Σhi + Σlo − bias) · m/(H·2L)
-    const bias = 2 * np * (LO_STEPS * LUT_HI_MAX + LUT_LO_MAX);
-    body.push(f.set(AH[0]!, i16x8.sub(f.get(AH[0]!), i16x8.shl(f.get(AH[1]!), i32.const(8)))));
-    body.push(f.set(AL[0]!, i16x8.sub(f.get(AL[0]!), i16x8.shl(f.get(AL[1]!), i32.const(8)))));
-    for (let h = 0; h < 2; h++) {
-      for (let k = 0; k < 2; k++) {
-        const ext = (v: number): number => (k === 0 ? i32x4.extend_low_i16x8_s(f.get(v)) : i32x4.extend_high_i16x8_s(f.get(v)));
-        const c = i32x4.add(i32x4.mul(ext(AH[h]!), i32x4.splat(i32.const(LO_STEPS))), i32x4.sub(ext(AL[h]!), i32x4.splat(i32.const(bias))));
-        const off = 16 * (2 * h + k);
-        body.push(v128.store(off, 16, f.get(yp), madd(f32x4.convert_i32x4_s(c), f.get(vsLo), v128.load(off, 16, f.get(yp)))));
+      if (rest > 0) pairs(body, rest, false);
+      // Decode: A[1] is Σ of the high bytes (rows 8–15), A[0] − (A[1] << 8) Σ of the low bytes (rows 0–7), both
+      // exact (< 2^15). Each of the 2·np lookups per row added the biases H and L: remove them in the combine.
+      // y_acc[rows] += f32(2L·Σhi + Σlo − bias) · m/(H·2L)
+      const bias = 2 * np * (LO_STEPS * LUT_HI_MAX + LUT_LO_MAX);
+      body.push(f.set(AH[0]!, i16x8.sub(f.get(AH[0]!), i16x8.shl(f.get(AH[1]!), i32.const(8)))));
+      body.push(f.set(AL[0]!, i16x8.sub(f.get(AL[0]!), i16x8.shl(f.get(AL[1]!), i32.const(8)))));
+      for (let h = 0; h < 2; h++) {
+        for (let k = 0; k < 2; k++) {
+          const ext = (v: number): number => (k === 0 ? i32x4.extend_low_i16x8_s(f.get(v)) : i32x4.extend_high_i16x8_s(f.get(v)));
+          const c = i32x4.add(i32x4.mul(ext(AH[h]!), i32x4.splat(i32.const(LO_STEPS))), i32x4.sub(ext(AL[h]!), i32x4.splat(i32.const(bias))));
+          const off = 16 * (2 * h + k);
+          body.push(v128.store(off, 16, f.get(yp), madd(f32x4.convert_i32x4_s(c), f.get(vsLo), v128.load(off, 16, f.get(yp)))));
+        }
       }
-    }
-    return body;
-  }, [[wp, np * 16]]);
-
-  const block = (np: number): number[] => [...buildTables(np), sweep(np), f.bump(xq, np * 32)];
-  code.push(f.set(wp, i32.const(spec.sign)), f.set(xq, i32.const(L.xs)));
+      return body;
+    }, [[wp, np * 16]]);
+  };
+  // the range's first sign byte in a block of np pairs: block start + t0·np·16
+  const block = (np: number): number[] => [
+    f.set(vsLo, f32x4.splat(f32.load(0, 4, f.get(sc)))),
+    f.set(wp, i32.add(f.get(bs), i32.mul(f.get(T0), i32.const(np * 16)))),
+    sweep(np),
+    f.bump(bs, np * L.tiles * 16), f.bump(tb, np * PAIR_TABLE_BYTES), f.bump(sc, 4),
+  ];
+  code.push(f.set(bs, i32.const(spec.sign)), f.set(tb, i32.const(L.table)), f.set(sc, i32.const(L.scales)));
   const full = Math.floor(L.pairs / LUT_BLOCK_PAIRS);
   const tail = L.pairs % LUT_BLOCK_PAIRS;
   const bc = f.local(binaryen.i32);
@@ -368,22 +438,28 @@ function addGemv(m: Module, fname: string, spec: OneBitLutSpec): void {
   if (full > 0) code.push(f.countedLoop(bc, i32.const(0), 1, full, () => block(LUT_BLOCK_PAIRS)));
   if (tail > 0) code.push(...block(tail));
 
-  // 4. y = y_acc ⊙ h · alpha + bias.
+  // 3. y = y_acc ⊙ h · alpha + bias for rows 16·t0 … min(16·t1, out) − 1: whole f32x4 groups, then (in the
+  // last tile) the scalar tail.
   const alpha = Math.fround(spec.alpha);
   const o = f.local(binaryen.i32);
   const o4 = Math.floor(out / 4);
-  f.setEnd(o, () => i32.const(o4 * 16));
-  code.push(f.countedLoop(o, i32.const(0), 16, o4, () => {
+  const end = f.local(binaryen.i32);
+  code.push(f.set(end, m.select(i32.ge_s(f.get(T1), i32.const(L.tiles)), i32.const(o4 * 16), i32.shl(f.get(T1), i32.const(6)))));
+  f.setEnd(o, () => f.get(end));
+  const finish = f.countedLoop(o, i32.shl(f.get(T0), i32.const(6)), 16, 1, () => {
     let v = f32x4.mul(v128.load(L.acc, 16, f.get(o)), v128.load(spec.h, 4, f.get(o)));
     if (alpha !== 1) v = f32x4.mul(v, f32x4.splat(f32.const(alpha)));
     if (spec.bias !== undefined) v = f32x4.add(v, v128.load(spec.bias, 4, f.get(o)));
     return [v128.store(0, 4, i32.add(f.get(Y), f.get(o)), v)];
-  }));
+  });
+  code.push(m.if(i32.lt_s(i32.shl(f.get(T0), i32.const(6)), f.get(end)), finish));
+  const tailCode: number[] = [];
   for (let k = o4 * 4; k < out; k++) {
     let v = f32.mul(f32.load(L.acc + 4 * k, 4, i32.const(0)), f32.load(spec.h + 4 * k, 4, i32.const(0)));
     if (alpha !== 1) v = f32.mul(v, f32.const(alpha));
     if (spec.bias !== undefined) v = f32.add(v, f32.load(spec.bias + 4 * k, 4, i32.const(0)));
-    code.push(f32.store(4 * k, 4, f.get(Y), v));
+    tailCode.push(f32.store(4 * k, 4, f.get(Y), v));
   }
-  m.addFunction(fname, type, binaryen.none, f.vars, m.block(null, code));
+  if (tailCode.length) code.push(m.if(i32.ge_s(f.get(T1), i32.const(L.tiles)), m.block(null, tailCode)));
+  m.addFunction(fname, binaryen.createType([binaryen.i32, binaryen.i32, binaryen.i32]), binaryen.none, f.vars, m.block(null, code));
 }
