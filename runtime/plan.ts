@@ -87,7 +87,16 @@ export interface WasmDecodePlan {
   readonly folded: readonly { readonly offset: number; readonly g: string; readonly norm: string; readonly length: number }[];
   /** cos and sin of position × inverse frequency, f32[contextLength, inverseFrequencies.length] each. */
   readonly rope: { readonly cos: number; readonly sin: number; readonly inverseFrequencies: readonly number[] };
+  /**
+   * fn's parts in order, for a runtime with threads: exported segments `(token, pos) → status`, and the OneBit
+   * projections between them, `fn(x, y + pos·yPerPos, 1)`, which it may split between threads instead.
+   */
+  readonly steps?: readonly WasmDecodeStepPart[];
 }
+
+export type WasmDecodeStepPart =
+  | { readonly segment: string }
+  | { readonly fn: string; readonly x: number; readonly y: number; readonly yPerPos: number; readonly in: number; readonly out: number };
 
 export interface WasmConstant {
   readonly name: string;

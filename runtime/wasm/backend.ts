@@ -7,11 +7,11 @@ import { sizeOf } from '../../formats/tensor.ts';
 import { evaluateDim } from '../dims.ts';
 import type { ExecutionHooks } from '../execute.ts';
 import type { GraphNode } from '../graph.ts';
-import type { WasmPlan } from '../plan.ts';
+import type { WasmDecodePlan, WasmPlan } from '../plan.ts';
 import { bindCall } from './bindings.ts';
 import { placeDecodeConstants, WasmDecodeStep } from './decode-step.ts';
 import { relayoutSigns, relayoutSignsLut } from './onebit-layout.ts';
-import { chunkUnits, MIN_SPLIT_WEIGHTS, SPLIT_UNIT_ROWS } from './row-split.ts';
+import { chunkUnits, MIN_SPLIT_WEIGHTS, splitUnits } from './row-split.ts';
 import { withSharedMemoryImport } from './shared-memory.ts';
 import { ThreadPool } from './thread-pool.ts';
 
@@ -75,7 +75,37 @@ export class WasmBackend {
     private readonly splits: ReadonlyMap<string, number> = new Map(),
   ) {
     const decode = plan.decode;
-    this.decodeStep = decode ? new WasmDecodeStep(decode, memory, exports[decode.fn] as (token: number, pos: number) => number, this.calls) : undefined;
+    this.decodeStep = decode ? new WasmDecodeStep(decode, memory, this.decodeStepFunction(decode), this.calls) : undefined;
+  }
+
+  /**
+   * model.wasm's decode_step, or, when some of its projections are split between threads, the same parts
+   * called from here: its segments in order, each split projection through runSplit.
+   */
+  private decodeStepFunction(decode: WasmDecodePlan): (token: number, pos: number) => number {
+    const whole = this.exports[decode.fn] as (token: number, pos: number) => number;
+    const parts = decode.steps ?? [];
+    if (!this.pool || !parts.some((p) => 'fn' in p && this.splits.has(p.fn))) return whole;
+    const run = parts.map((p) => {
+      if ('segment' in p) return this.exports[p.segment]! as (token: number, pos: number) => number;
+      const tiles = this.splits.get(p.fn);
+      const fn = this.exports[p.fn]!;
+      return (_token: number, pos: number): number => {
+        const y = p.y + pos * p.yPerPos;
+        if (tiles) {
+          this.runSplit(p.fn, tiles, p.x, y);
+          this.calls.set('decode-step:threads', (this.calls.get('decode-step:threads') ?? 0) + 1);
+        } else fn(p.x, y, 1);
+        return 0;
+      };
+    });
+    return (token, pos) => {
+      for (const part of run) {
+        const status = part(token, pos);
+        if (status !== 0) return status;
+      }
+      return 0;
+    };
   }
 
   /** Threads that run this model's kernels (1 without a pool). */
@@ -97,8 +127,14 @@ export class WasmBackend {
     if (threads > 1) {
       for (const call of Object.values(plan.calls)) {
         const { in: inDim, out } = call.sizes as { in: number; out: number };
-        const onebit = call.kind === 'onebit-lut' || call.kind === 'onebit-linear';
-        if (onebit && out * inDim >= minWeights && out > SPLIT_UNIT_ROWS) splits.set(call.fn, Math.ceil(out / SPLIT_UNIT_ROWS));
+        const units = call.kind === 'onebit-lut' || call.kind === 'onebit-linear' ? splitUnits(out, inDim, minWeights) : undefined;
+        if (units) splits.set(call.fn, units);
+      }
+      // the fused decode step's OneBit projections (some are copies reading a folded g)
+      for (const part of plan.decode?.steps ?? []) {
+        if (!('fn' in part)) continue;
+        const units = splitUnits(part.out, part.in, minWeights);
+        if (units) splits.set(part.fn, units);
       }
     }
     const note = (why: string, e: unknown) => threading.onNote?.(`threads: ${threads} asked, but ${why} (${(e as Error)?.message ?? e}): running single-threaded`);

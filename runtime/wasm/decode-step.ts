@@ -77,12 +77,12 @@ export class WasmDecodeStep {
     if (start + ids.length > this.contextLength) {
       throw new Error(`context of ${start + ids.length} tokens exceeds the decode step's KV cache of ${this.contextLength} positions`);
     }
+    this.calls.clear();
     for (let i = 0; i < ids.length; i++) {
       const status = this.step(ids[i]!, start + i);
       if (status === 1) throw new RangeError(`token id ${ids[i]} is not in the vocabulary (0..${this.plan.vocab - 1})`);
       if (status !== 0) throw new Error(`decode step failed at position ${start + i} (status ${status})`);
     }
-    this.calls.clear();
     this.calls.set('decode-step', ids.length);
     // memory.grow (a graph run with a longer input) detaches the old buffer
     if (this.logits.buffer !== this.memory.buffer) this.logits = new Float32Array(this.memory.buffer, this.plan.logits, this.plan.vocab);

@@ -26,3 +26,8 @@ export function chunkUnits(units: number, threads: number): number {
   }
   return Math.max(1, Math.ceil(units / (CHUNKS_PER_THREAD * threads)));
 }
+
+/** Units of a OneBit layer's GEMV when it is split between threads, or undefined when it runs whole. */
+export function splitUnits(out: number, inDim: number, minWeights: number = MIN_SPLIT_WEIGHTS): number | undefined {
+  return out * inDim >= minWeights && out > SPLIT_UNIT_ROWS ? Math.ceil(out / SPLIT_UNIT_ROWS) : undefined;
+}

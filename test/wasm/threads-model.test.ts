@@ -1,7 +1,7 @@
 // load({ threads }) on a real bundle: the trained OneBit stories260K checkpoint compiled with --kernel lut and
 // --kernel exact, every OneBit layer split (threadMinWeights: 1). Decoding token by token (one row per call:
 // the split GEMV) gives bit-for-bit the logits of threads: 1 and the reference greedy tokens; several rows per
-// call stay on the calling thread; dispose() (or no dispose at all) lets the Node process exit.
+// call stay on the calling thread; the fused decode step splits the same projections, again bit for bit; dispose() (or no dispose at all) lets the Node process exit.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { compile } from '../../compiler/compile.ts';
 import type { Tensor } from '../../formats/tensor.ts';
+import { DecodeSession } from '../../runtime/generate/session.ts';
+import type { LanguageModel } from '../../runtime/generate/session.ts';
 import { onebitc, ROOT, tempDir } from '../helpers/cli.ts';
 
 const FIXTURE = join(ROOT, 'test/fixtures/onebit-stories260K');
@@ -53,6 +55,14 @@ async function decode(model: LmModel, ids: readonly number[]): Promise<Float32Ar
 
 const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
+/** Every logit of decoding `ids` one token at a time through a DecodeSession (the fused decode step). */
+async function decodeFused(model: LmModel, ids: readonly number[]): Promise<Float32Array> {
+  const session = new DecodeSession(model as unknown as LanguageModel, { maxContext: 256 });
+  const all: number[] = [];
+  for (const id of ids) all.push(...await session.append([id]));
+  return Float32Array.from(all);
+}
+
 for (const kernel of ['lut', 'exact'] as const) {
   test(`--kernel ${kernel}: threads: 2 decodes stories260K to the same logits bit for bit as threads: 1, and the reference greedy tokens`, async (t) => {
     const one = await load({ threads: 1 }, kernel);
@@ -72,6 +82,13 @@ for (const kernel of ['lut', 'exact'] as const) {
         ...Object.fromEntries(Array.from({ length: LAYERS }, (_, i) => ['key', 'value'].map((k) => [`past_key_values.${i}.${k}`, { data: new Float32Array(0), dims: [1, 4, 0, 8] }])).flat()) });
       t.is(two.wasmCalls.get(`${kind}:threads`), undefined);
       t.is(two.wasmCalls.get(kind), 35);
+      // the fused decode step, its OneBit projections split between the threads
+      const fusedSingle = await decodeFused(one, ids);
+      const fusedSplit = await decodeFused(two, ids);
+      t.is(two.wasmCalls.get('decode-step:threads'), 35);
+      t.is(one.wasmCalls.get('decode-step:threads'), undefined);
+      t.is(one.wasmCalls.get('decode-step'), 1);
+      t.deepEqual(bits(fusedSplit), bits(fusedSingle));
       t.deepEqual(await two.generateIds(reference.prompt_ids, { maxTokens: 32, stopOnEos: false }), reference.greedy_continuation_ids);
     } finally {
       one.dispose();
@@ -97,7 +114,7 @@ test('a Node process with a 2-thread model exits after dispose(), and without it
     const script = `const { load } = await import(${JSON.stringify(url)});
       const m = await load({ backend: 'wasm', threads: 2, threadMinWeights: 1 });
       const out = await m.generateIds([1], { maxTokens: 3, stopOnEos: false });
-      console.log(m.threads, m.wasmCalls.get('onebit-lut:threads'), out.length);
+      console.log(m.threads, m.wasmCalls.get('decode-step:threads'), out.length);
       ${dispose ? 'm.dispose();' : ''}`;
     const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
     t.is(stdout.trim(), '2 35 3', `dispose: ${dispose}`);

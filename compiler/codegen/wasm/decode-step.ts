@@ -11,7 +11,7 @@
 // Memory (planned here once, all pointers constants): folded g vectors, the step's activations, the RoPE
 // tables and the KV cache [layer][key|value][position, kvHeads, headDim] for max_position_embeddings positions
 // (at most DECODE_MAX_POSITIONS and DECODE_MAX_CACHE_BYTES).
-import type { WasmCall, WasmDecodePlan } from '../../../runtime/plan.ts';
+import type { WasmCall, WasmDecodePlan, WasmDecodeStepPart } from '../../../runtime/plan.ts';
 import type { DecoderSpec } from '../../ir/decoder-spec.ts';
 import { addAttention, addResidual, addRope, addSiluMul, attentionScoresLength } from './decode-kernels.ts';
 import type { Expr } from './elementwise.ts';
@@ -102,7 +102,7 @@ export function planDecodeStep(spec: DecoderSpec, choices: ReadonlyMap<string, K
  * Adds decode_step and its kernels to `mod`, whose graph kernels are `calls` (by node name). `foldedKernel`
  * emits a copy of a OneBit projection's kernel reading g at another offset and returns its name.
  */
-export function emitDecodeStep(mod: Module, layout: DecodeLayout, calls: Readonly<Record<string, WasmCall>>, foldedKernel: (node: string, g: number) => string): void {
+export function emitDecodeStep(mod: Module, layout: DecodeLayout, calls: Readonly<Record<string, WasmCall>>, foldedKernel: (node: string, g: number) => string): WasmDecodeStepPart[] {
   const m = mod;
   const { spec } = layout;
   const { hidden: H, heads, kvHeads, headDim: d } = spec;
@@ -135,42 +135,74 @@ export function emitDecodeStep(mod: Module, layout: DecodeLayout, calls: Readonl
     }
     return fn;
   };
+  // The step as a list: runs of kernel calls (segments), and the OneBit projections between them, which the
+  // runtime may split between threads (plan.steps); decode_step itself calls them all in order.
+  type Projection = { node: string; x: number; y: number; yPerPos: number };
+  const ops: (Expr | Projection)[] = [];
+  const isOneBit = (node: string): boolean => calls[node]!.kind !== 'matmul-const';
+  const project = (node: string, x: number, y: number, yPerPos = 0): void => {
+    if (isOneBit(node)) ops.push({ node, x, y, yPerPos });
+    else ops.push(call(kernelOf(node), [c(x), yPerPos ? m.i32.add(c(y), m.i32.mul(m.local.get(POS, binaryen.i32), c(yPerPos))) : c(y), c(1)]));
+  };
   /** The norm, then each projection from the input it needs: x̂ (folded g) or the weighted norm. */
-  const normed = (norm: string, projections: readonly (readonly [string, Expr])[]): Expr[] => {
+  const normed = (norm: string, projections: readonly (readonly [string, number, number?])[]): void => {
     const folded = projections.filter(([p]) => layout.folded.has(p));
-    return [
-      ...(folded.length ? [call('decode_rms_scale', [c(layout.x), c(layout.xn), c(1)])] : []),
-      ...(folded.length < projections.length ? [call(calls[norm]!.fn, [c(layout.x), c(layout.xw), c(1)])] : []),
-      ...projections.map(([p, y]) => call(kernelOf(p), [c(layout.folded.has(p) ? layout.xn : layout.xw), y, c(1)])),
-    ];
+    if (folded.length) ops.push(call('decode_rms_scale', [c(layout.x), c(layout.xn), c(1)]));
+    if (folded.length < projections.length) ops.push(call(calls[norm]!.fn, [c(layout.x), c(layout.xw), c(1)]));
+    for (const [p, y, perPos] of projections) project(p, layout.folded.has(p) ? layout.xn : layout.xw, y, perPos);
   };
   const rowBytes = kvHeads * d * 4;
   const cacheRow = (base: number): Expr => m.i32.add(c(base), m.i32.mul(m.local.get(POS, binaryen.i32), c(rowBytes)));
-  const body: Expr[] = [
+  ops.push(
     m.if(m.i32.ge_u(m.local.get(TOKEN, binaryen.i32), c(spec.vocab)), m.return(c(1))),
     m.if(m.i32.ge_u(m.local.get(POS, binaryen.i32), c(layout.plan.contextLength)), m.return(c(2))),
     m.memory.copy(c(layout.x), m.i32.add(c(calls[spec.embed]!.constants[0]!), m.i32.mul(m.local.get(TOKEN, binaryen.i32), c(H * 4))), c(H * 4)),
-  ];
+  );
   spec.layers.forEach((l, i) => {
     const { key, value } = layout.cache[i]!;
-    body.push(
-      ...normed(l.inputNorm, [[l.q, c(layout.q)], [l.k, cacheRow(key)], [l.v, cacheRow(value)]]),
+    normed(l.inputNorm, [[l.q, layout.q], [l.k, key, rowBytes], [l.v, value, rowBytes]]);
+    ops.push(
       call('decode_rope_q', [c(layout.q), m.local.get(POS, binaryen.i32)]),
       call('decode_rope_k', [cacheRow(key), m.local.get(POS, binaryen.i32)]),
       call('decode_attention', [c(layout.q), c(key), c(value), c(layout.ctx), m.local.get(POS, binaryen.i32)]),
-      call(kernelOf(l.o), [c(layout.ctx), c(layout.t), c(1)]),
-      call('decode_residual', [c(layout.x), c(layout.t)]),
-      ...normed(l.postNorm, [[l.gate, c(layout.gate)], [l.up, c(layout.up)]]),
-      call('decode_silu_mul', [c(layout.gate), c(layout.up)]),
-      call(kernelOf(l.down), [c(layout.gate), c(layout.t), c(1)]),
-      call('decode_residual', [c(layout.x), c(layout.t)]),
     );
+    project(l.o, layout.ctx, layout.t);
+    ops.push(call('decode_residual', [c(layout.x), c(layout.t)]));
+    normed(l.postNorm, [[l.gate, layout.gate], [l.up, layout.up]]);
+    ops.push(call('decode_silu_mul', [c(layout.gate), c(layout.up)]));
+    project(l.down, layout.gate, layout.t);
+    ops.push(call('decode_residual', [c(layout.x), c(layout.t)]));
   });
-  body.push(
-    call(calls[spec.finalNorm]!.fn, [c(layout.x), c(layout.xw), c(1)]),
-    call(kernelOf(spec.head), [c(layout.xw), c(layout.plan.logits), c(1)]),
-    c(0),
-  );
-  m.addFunction(DECODE_STEP, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.i32, [], m.block(null, body, binaryen.i32));
+  ops.push(call(calls[spec.finalNorm]!.fn, [c(layout.x), c(layout.xw), c(1)]));
+  project(spec.head, layout.xw, layout.plan.logits);
+
+  const stepType = binaryen.createType([binaryen.i32, binaryen.i32]);
+  const steps: WasmDecodeStepPart[] = [];
+  const body: Expr[] = [];
+  const STATUS = 2;
+  let run: Expr[] = [];
+  const closeSegment = (): void => {
+    if (!run.length) return;
+    const fn = `${DECODE_STEP}$${steps.length}`;
+    m.addFunction(fn, stepType, binaryen.i32, [], m.block(null, [...run, c(0)], binaryen.i32));
+    m.addFunctionExport(fn, fn);
+    steps.push({ segment: fn });
+    body.push(m.local.set(STATUS, m.call(fn, [m.local.get(TOKEN, binaryen.i32), m.local.get(POS, binaryen.i32)], binaryen.i32)),
+      m.if(m.local.get(STATUS, binaryen.i32), m.return(m.local.get(STATUS, binaryen.i32))));
+    run = [];
+  };
+  for (const op of ops) {
+    if (typeof op === 'number') { run.push(op); continue; }
+    closeSegment();
+    const fn = kernelOf(op.node);
+    const { in: inDim, out } = calls[op.node]!.sizes as { in: number; out: number };
+    steps.push({ fn, x: op.x, y: op.y, yPerPos: op.yPerPos, in: inDim, out });
+    const y = op.yPerPos ? m.i32.add(c(op.y), m.i32.mul(m.local.get(POS, binaryen.i32), c(op.yPerPos))) : c(op.y);
+    body.push(call(fn, [c(op.x), y, c(1)]));
+  }
+  closeSegment();
+  body.push(c(0));
+  m.addFunction(DECODE_STEP, stepType, binaryen.i32, [binaryen.i32], m.block(null, body, binaryen.i32));
   m.addFunctionExport(DECODE_STEP, DECODE_STEP);
+  return steps;
 }

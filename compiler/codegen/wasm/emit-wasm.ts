@@ -7,7 +7,7 @@
 // When a layer gets the LUT kernel, model.relaxed.wasm is the same module with relaxed SIMD in those kernels
 // (same exports and memory layout): the runtime loads it where the engine has relaxed SIMD.
 import { sizeOf } from '../../../formats/tensor.ts';
-import type { WasmCall, WasmConstant, WasmPlan } from '../../../runtime/plan.ts';
+import type { WasmCall, WasmConstant, WasmDecodeStepPart, WasmPlan } from '../../../runtime/plan.ts';
 import { lutLayoutBytes, onebitLayoutBytes } from '../../../runtime/wasm/onebit-layout.ts';
 import type { IrModel } from '../../ir/graph.ts';
 import { emitDecodeStep, planDecodeStep } from './decode-step.ts';
@@ -94,7 +94,7 @@ export function emitWasm(model: IrModel, options: SelectOptions = {}): EmittedWa
     });
     if (decode) {
       const index = new Map(choices.map((c, k) => [c.node.name, k]));
-      emitDecodeStep(mod, decode, calls, (node, g) => {
+      decodeSteps = emitDecodeStep(mod, decode, calls, (node, g) => {
         const { choice, offsets } = withConstants[index.get(node)!]!;
         return emitKernel(mod, choice, { ...offsets, 2: g }, `${index.get(node)!}_folded`, scratch, once, relaxed);
       });
@@ -103,6 +103,7 @@ export function emitWasm(model: IrModel, options: SelectOptions = {}): EmittedWa
     mod.dispose();
     return emitted;
   };
+  let decodeSteps: WasmDecodeStepPart[] = [];
   const { binary, text } = build(false);
   const relaxedBinary = choices.some((c) => c.kind === 'onebit-lut') ? build(true).binary : undefined;
 
@@ -111,7 +112,7 @@ export function emitWasm(model: IrModel, options: SelectOptions = {}): EmittedWa
   return {
     plan: {
       file: WASM_FILE, ...(relaxedBinary ? { relaxedFile: RELAXED_WASM_FILE } : {}), arenaBase, constants, calls, values, slots,
-      ...(decode ? { decode: decode.plan } : {}),
+      ...(decode ? { decode: { ...decode.plan, steps: decodeSteps } } : {}),
     },
     binary, text, ...(relaxedBinary ? { relaxedBinary } : {}),
   };
