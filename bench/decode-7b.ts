@@ -107,9 +107,10 @@ async function stepMs(model: LanguageModel): Promise<number> {
   return times[Math.floor(times.length / 2)]!;
 }
 
-async function bundleStepMs(dir: string): Promise<number> {
-  const { load } = await import(pathToFileURL(join(dir, 'model.js')).href) as { load(o: object): Promise<LanguageModel & { dispose(): void }> };
-  const model = await load({ backend: 'wasm' });
+async function bundleStepMs(dir: string, threads = 1): Promise<number> {
+  const { load } = await import(pathToFileURL(join(dir, 'model.js')).href) as { load(o: object): Promise<LanguageModel & { dispose(): void; threads: number }> };
+  const model = await load({ backend: 'wasm', threads });
+  if (model.threads !== threads) throw new Error(`asked for ${threads} threads, the bundle runs ${model.threads}`);
   const ms = await stepMs(model);
   model.dispose();
   return ms;
@@ -127,6 +128,8 @@ export async function decode7bTable(): Promise<void> {
     rmSync(join(dir, 'ckpt'), { recursive: true, force: true });
     const step = await bundleStepMs(join(dir, 'out'));
     const stepOneBitHead = await bundleStepMs(join(dir, 'out-1bit-head'));
+    const step2 = await bundleStepMs(join(dir, 'out'), 2);
+    const stepOneBitHead2 = await bundleStepMs(join(dir, 'out-1bit-head'), 2);
     const head = await median(await headKernel(), 10, 1500);
     const ortProjections = await median(await ortRun(projectionsModel()), 10, 3000);
     const ortProjections2 = await median(await ortRun(projectionsModel(), 2), 10, 3000);
@@ -138,6 +141,9 @@ export async function decode7bTable(): Promise<void> {
       ['onebitc fused decode step, whole token: embedding, 2 layers (1-bit projections, RoPE, attention over the cache), fp32 LM head', step],
       ['onebitc fused decode step without its LM head (step − head kernel alone): embedding + 2 layers', step - head],
       ['onebitc fused decode step, whole token, with --quantize-head (1-bit LM head)', stepOneBitHead],
+      ['onebitc fused decode step, 2 threads, whole token, fp32 LM head', step2],
+      ['onebitc fused decode step, 2 threads, without its LM head (step − head kernel alone)', step2 - head],
+      ['onebitc fused decode step, 2 threads, whole token, --quantize-head', stepOneBitHead2],
       ['onebitc LM head kernel alone (fp32 32000×4096 GEMV, matmul-const)', head],
       ['onnxruntime-node fp32 LM head MatMul alone (4096 → 32000)', ortHead],
       ['onnxruntime-node fp32: 14 projections + LM head (sum of the two)', ortProjections + ortHead],
@@ -146,7 +152,8 @@ export async function decode7bTable(): Promise<void> {
     table(title, ['runner', 'per token', '÷ onnxruntime-node 14 projections', 'speed-up'],
       rows.map(([name, ms]) => [name, `${ms.toFixed(2)} ms`, (ms / ortProjections).toFixed(3), `${(ortProjections / ms).toFixed(2)}×`]));
     const chart: [string, number][] = [['onnxruntime-node fp32, 2 threads', ortProjections2], ['onebitc fused step, 2 layers (no LM head)', step - head],
-      ['onebitc fused step, whole token, fp32 LM head', step], ['onebitc fused step, whole token, 1-bit LM head', stepOneBitHead]];
+      ['onebitc fused step, whole token, fp32 LM head', step], ['onebitc fused step, whole token, 1-bit LM head', stepOneBitHead],
+      ['onebitc fused step, 2 threads, 2 layers (no LM head)', step2 - head], ['onebitc fused step, 2 threads, whole token, 1-bit LM head', stepOneBitHead2]];
     for (const [name, ms] of chart) speedup('LLaMA-7B-shaped 2-layer decode step, per token', 'onnxruntime-node fp32, 1 thread: the 14 projections', name, ortProjections / ms);
   } finally {
     rmSync(dir, { recursive: true, force: true });

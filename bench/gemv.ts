@@ -24,6 +24,7 @@ import { ThreadPool } from '../runtime/wasm/thread-pool.ts';
 import { tensorToProto } from '../formats/onnx/tensor-proto.ts';
 import type { Tensor } from '../formats/tensor.ts';
 import { randomNormal, rng, valueInfo } from '../test/helpers/onnx-builder.ts';
+import { speedup, table } from './report.ts';
 
 const { onnx } = onnxProto;
 
@@ -173,18 +174,15 @@ export async function gemvTables(): Promise<void> {
     const times: number[] = [];
     for (const r of runners) times.push(await median(r));
     times.forEach((t, i) => cells[i]!.push(fmt(t, times[base]!)));
+    times.forEach((t, i) => speedup(`GEMV ${out}×${inDim}, one token`, 'onnxruntime-node fp32 MatMul, 1 thread', names[i]!, times[base]! / t));
     pairs.forEach(([two, one], i) => threadCells[i]!.push(`${times[one]!.toFixed(3)} → ${times[two]!.toFixed(3)} ms (${(times[one]! / times[two]!).toFixed(2)}×)`));
     for (const pool of pools.splice(0)) pool.dispose();
   }
-  console.log('\nGEMV, one token (M = 1), one thread: median time (speed-up over onnxruntime-node fp32)\n');
-  console.log(`| runner | ${shapes.map(([o, i]) => `${o}×${i}`).join(' | ')} |`);
-  console.log(`|---|${shapes.map(() => '---').join('|')}|`);
-  names.forEach((n, i) => console.log(`| ${n} | ${cells[i]!.join(' | ')} |`));
-
-  console.log('\nGEMV, one token: 1 thread → 2 threads (2-thread speed-up over its own 1-thread time), same run\n');
-  console.log(`| runner | ${shapes.map(([o, i]) => `${o}×${i}`).join(' | ')} |`);
-  console.log(`|---|${shapes.map(() => '---').join('|')}|`);
-  pairs.forEach(([two], i) => console.log(`| ${names[two]!.replace(', 2 threads', '')} | ${threadCells[i]!.join(' | ')} |`));
+  const header = ['runner', ...shapes.map(([o, i]) => `${o}×${i}`)];
+  table('GEMV, one token (M = 1), one thread unless said: median time (speed-up over onnxruntime-node fp32, 1 thread)', header,
+    names.map((n, i) => [n, ...cells[i]!]));
+  table('GEMV, one token: 1 thread → 2 threads (2-thread speed-up over its own 1-thread time), same run', header,
+    pairs.map(([two], i) => [names[two]!.replace(', 2 threads', ''), ...threadCells[i]!]));
 
   const M = 16, out = 4096, inDim = 4096;
   const x = randomNormal(M * inDim, 1, 4);
@@ -195,8 +193,5 @@ export async function gemvTables(): Promise<void> {
   ];
   const t: number[] = [];
   for (const [, r] of gemm) t.push(await median(r));
-  console.log(`\nGEMM, M = ${M} rows, ${out}×${inDim}, one thread\n`);
-  console.log('| runner | time (speed-up over onnxruntime-node fp32) |');
-  console.log('|---|---|');
-  gemm.forEach(([n], i) => console.log(`| ${n} | ${fmt(t[i]!, t[2]!)} |`));
+  table(`GEMM, M = ${M} rows, ${out}×${inDim}, one thread`, ['runner', 'time (speed-up over onnxruntime-node fp32)'], gemm.map(([n], i) => [n, fmt(t[i]!, t[2]!)]));
 }
