@@ -2,8 +2,8 @@
 // group's baseline (1× is drawn as a line). Plain SVG text, so it needs no canvas or image library.
 import type { ChartGroup } from './report.ts';
 
-const WIDTH = 900;
-const LABEL = 300;
+const WIDTH = 960;
+const LABEL = 360;
 const BAR = 18;
 const GAP = 6;
 const PANEL_HEAD = 40;
