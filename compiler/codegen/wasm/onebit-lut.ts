@@ -321,12 +321,7 @@ function addTables(m: Module, fname: string, spec: OneBitLutSpec, L: Layout): vo
   };
   const block = (np: number): number[] => [...buildTables(np), f.bump(xq, np * 32), f.bump(tb, np * PAIR_TABLE_BYTES), f.bump(sc, 4)];
   code.push(f.set(xq, i32.const(L.xs)), f.set(tb, i32.const(L.table)), f.set(sc, i32.const(L.scales)));
-  const full = Math.floor(L.pairs / LUT_BLOCK_PAIRS);
-  const tail = L.pairs % LUT_BLOCK_PAIRS;
-  const bc = f.local(binaryen.i32);
-  f.setEnd(bc, () => i32.const(full));
-  if (full > 0) code.push(f.countedLoop(bc, i32.const(0), 1, full, () => block(LUT_BLOCK_PAIRS)));
-  if (tail > 0) code.push(...block(tail));
+  code.push(...forEachBlock(f, L.pairs, block));
   m.addFunction(fname, binaryen.createType([binaryen.i32]), binaryen.none, f.vars, m.block(null, code));
 }
 
@@ -431,12 +426,7 @@ function addRows(m: Module, fname: string, spec: OneBitLutSpec, L: Layout): void
     f.bump(bs, np * L.tiles * 16), f.bump(tb, np * PAIR_TABLE_BYTES), f.bump(sc, 4),
   ];
   code.push(f.set(bs, i32.const(spec.sign)), f.set(tb, i32.const(L.table)), f.set(sc, i32.const(L.scales)));
-  const full = Math.floor(L.pairs / LUT_BLOCK_PAIRS);
-  const tail = L.pairs % LUT_BLOCK_PAIRS;
-  const bc = f.local(binaryen.i32);
-  f.setEnd(bc, () => i32.const(full));
-  if (full > 0) code.push(f.countedLoop(bc, i32.const(0), 1, full, () => block(LUT_BLOCK_PAIRS)));
-  if (tail > 0) code.push(...block(tail));
+  code.push(...forEachBlock(f, L.pairs, block));
 
   // 3. y = y_acc ⊙ h · alpha + bias for rows 16·t0 … min(16·t1, out) − 1: whole f32x4 groups, then (in the
   // last tile) the scalar tail.
@@ -462,4 +452,17 @@ function addRows(m: Module, fname: string, spec: OneBitLutSpec, L: Layout): void
   }
   if (tailCode.length) code.push(m.if(i32.ge_s(f.get(T1), i32.const(L.tiles)), m.block(null, tailCode)));
   m.addFunction(fname, binaryen.createType([binaryen.i32, binaryen.i32, binaryen.i32]), binaryen.none, f.vars, m.block(null, code));
+}
+
+/** `block(np)` for every whole block of LUT_BLOCK_PAIRS column pairs (a loop), then for the shorter last one. */
+function forEachBlock(f: Fn, pairs: number, block: (np: number) => number[]): number[] {
+  const i32 = f.mod.i32;
+  const full = Math.floor(pairs / LUT_BLOCK_PAIRS);
+  const tail = pairs % LUT_BLOCK_PAIRS;
+  const bc = f.local(binaryen.i32);
+  f.setEnd(bc, () => i32.const(full));
+  return [
+    ...(full > 0 ? [f.countedLoop(bc, i32.const(0), 1, full, () => block(LUT_BLOCK_PAIRS))] : []),
+    ...(tail > 0 ? block(tail) : []),
+  ];
 }
