@@ -22,7 +22,7 @@ const notes = [];
 try {
   const m = await load({ backend: 'wasm', threads: 2, threadMinWeights: 1, onNote: (n) => notes.push(n) });
   const ids = await m.generateIds(${JSON.stringify(PROMPT)}, { maxTokens: ${TOKENS}, stopOnEos: false });
-  window.result = { isolated: crossOriginIsolated, threads: m.threads, split: m.wasmCalls.get('onebit-lut:threads') ?? 0, notes, ids };
+  window.result = { isolated: crossOriginIsolated, threads: m.threads, split: m.wasmCalls.get('decode-step:threads') ?? 0, notes, ids };
   m.dispose();
 } catch (e) {
   window.result = { error: String(e && e.stack || e) };
