@@ -23,13 +23,7 @@ export function onebitLayoutBytes(out: number, inDim: number): number {
 
 /** Canonical [out, ceil(in/8)] sign bytes → the kernel layout [ceil(in/64), out, 8]. Pure. */
 export function relayoutSigns(canonical: Uint8Array, out: number, inDim: number): Uint8Array {
-  if (!Number.isInteger(out) || out < 0 || !Number.isInteger(inDim) || inDim < 0) {
-    throw new RangeError(`relayoutSigns: out and in must be non-negative integers, got out=${out}, in=${inDim}`);
-  }
-  const rowBytes = Math.ceil(inDim / 8);
-  if (canonical.length !== out * rowBytes) {
-    throw new RangeError(`relayoutSigns: got ${canonical.length} bytes, expected out·ceil(in/8) = ${out}·${rowBytes} = ${out * rowBytes}`);
-  }
+  const rowBytes = canonicalRowBytes('relayoutSigns', canonical, out, inDim);
   const blocks = Math.ceil(inDim / ONEBIT_BLOCK_COLS);
   const dst = new Uint8Array(blocks * out * 8); // (blocks, out, 8), zero-filled: padding stays 0
   const fullBlocks = Math.floor(rowBytes / 8);
@@ -91,13 +85,7 @@ export function lutLayoutBytes(out: number, inDim: number): number {
 
 /** Canonical [out, ceil(in/8)] sign bytes → the LUT layout [blocks, tiles, pairs of the block, 16]. Pure. */
 export function relayoutSignsLut(canonical: Uint8Array, out: number, inDim: number): Uint8Array {
-  if (!Number.isInteger(out) || out < 0 || !Number.isInteger(inDim) || inDim < 0) {
-    throw new RangeError(`relayoutSignsLut: out and in must be non-negative integers, got out=${out}, in=${inDim}`);
-  }
-  const pairs = Math.ceil(inDim / 8);
-  if (canonical.length !== out * pairs) {
-    throw new RangeError(`relayoutSignsLut: got ${canonical.length} bytes, expected out·ceil(in/8) = ${out}·${pairs} = ${out * pairs}`);
-  }
+  const pairs = canonicalRowBytes('relayoutSignsLut', canonical, out, inDim);
   const tiles = Math.ceil(out / LUT_TILE_ROWS);
   const dst = new Uint8Array(lutLayoutBytes(out, inDim));
   for (let p0 = 0; p0 < pairs; p0 += LUT_BLOCK_PAIRS) {
@@ -112,4 +100,16 @@ export function relayoutSignsLut(canonical: Uint8Array, out: number, inDim: numb
     }
   }
   return dst;
+}
+
+/** Checks canonical sign bytes [out, ceil(in/8)] for `fn` and returns the bytes of one row, ceil(in/8). */
+function canonicalRowBytes(fn: string, canonical: Uint8Array, out: number, inDim: number): number {
+  if (!Number.isInteger(out) || out < 0 || !Number.isInteger(inDim) || inDim < 0) {
+    throw new RangeError(`${fn}: out and in must be non-negative integers, got out=${out}, in=${inDim}`);
+  }
+  const rowBytes = Math.ceil(inDim / 8);
+  if (canonical.length !== out * rowBytes) {
+    throw new RangeError(`${fn}: got ${canonical.length} bytes, expected out·ceil(in/8) = ${out}·${rowBytes} = ${out * rowBytes}`);
+  }
+  return rowBytes;
 }

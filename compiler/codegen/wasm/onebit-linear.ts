@@ -72,19 +72,23 @@ export function onebitScratchBytes(inDim: number, out: number): number {
   return onebitGemmScratchBytes(inDim, out) + (paddedIn(inDim) / 8) * GEMV_GROUP_BYTES;
 }
 
-function checkSpec(name: string, s: OneBitLinearSpec, scratchBytes = onebitScratchBytes): void {
+/**
+ * Checks a OneBit kernel's spec (offsets, sizes, alpha, post-norm epsilon, scratch within 4 GiB), naming the
+ * generator (`addOneBitLinear`, `addOneBitLut`) and the kernel in each error.
+ */
+export function checkOneBitSpec(generator: string, name: string, s: OneBitLinearSpec, scratchBytes: (inDim: number, out: number) => number): void {
   const ints: [string, number][] = [['in', s.in], ['out', s.out], ['sign', s.sign], ['g', s.g], ['h', s.h], ['scratch', s.scratch]];
   if (s.bias !== undefined) ints.push(['bias', s.bias]);
   for (const [k, v] of ints) {
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`addOneBitLinear(${name}): ${k} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`${generator}(${name}): ${k} must be a non-negative integer, got ${v}`);
   }
-  if (s.scratch % 16 !== 0) throw new RangeError(`addOneBitLinear(${name}): scratch must be 16-aligned, got ${s.scratch}`);
-  if (!Number.isFinite(s.alpha)) throw new RangeError(`addOneBitLinear(${name}): alpha must be finite, got ${s.alpha}`);
+  if (s.scratch % 16 !== 0) throw new RangeError(`${generator}(${name}): scratch must be 16-aligned, got ${s.scratch}`);
+  if (!Number.isFinite(s.alpha)) throw new RangeError(`${generator}(${name}): alpha must be finite, got ${s.alpha}`);
   if (s.postNormEps !== undefined && !(Number.isFinite(s.postNormEps) && s.postNormEps >= 0)) {
-    throw new RangeError(`addOneBitLinear(${name}): postNormEps must be a finite number ≥ 0, got ${s.postNormEps}`);
+    throw new RangeError(`${generator}(${name}): postNormEps must be a finite number ≥ 0, got ${s.postNormEps}`);
   }
   const end = s.scratch + scratchBytes(s.in, s.out);
-  if (end > 2 ** 32) throw new RangeError(`addOneBitLinear(${name}): scratch ends beyond 4 GiB`);
+  if (end > 2 ** 32) throw new RangeError(`${generator}(${name}): scratch ends beyond 4 GiB`);
 }
 
 /** v128 constant with the f32 sign bit set in the given lanes. */
@@ -158,7 +162,7 @@ export function addTree(add: (a: number, b: number) => number, terms: number[]):
 }
 
 export function addOneBitLinear(mod: Module, name: string, spec: OneBitLinearSpec): void {
-  checkSpec(name, spec);
+  checkOneBitSpec('addOneBitLinear', name, spec, onebitScratchBytes);
   const gemv = `${name}$gemv`;
   const gemm4 = `${name}$gemm4`;
   const gemm8 = `${name}$gemm8`;
@@ -517,7 +521,7 @@ function addGemv(mod: Module, fname: string, spec: OneBitLinearSpec): void {
  * runs several rows with it, exactly. `spec.scratch` needs onebitScratchBytes(in, out) bytes.
  */
 export function addOneBitGemmLutLayout(mod: Module, fname: string, spec: OneBitLinearSpec, lanes: 4 | 8): void {
-  checkSpec(fname, spec, onebitGemmScratchBytes);
+  checkOneBitSpec('addOneBitLinear', fname, spec, onebitGemmScratchBytes);
   addGemm(mod, fname, spec, lanes, lanes === 4 ? GEMM4_CHUNK_BYTES : GEMM8_CHUNK_BYTES, GEMM_UNROLL, 'lut');
 }
 

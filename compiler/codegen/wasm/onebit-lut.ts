@@ -46,7 +46,7 @@
 import binaryen from 'binaryen';
 import type { Module } from './module.ts';
 import type { OneBitLinearSpec } from './onebit-linear.ts';
-import { addOneBitGemmLutLayout, addPostNorm, Fn, onebitGemmScratchBytes, signMask, splatMask } from './onebit-linear.ts';
+import { addOneBitGemmLutLayout, addPostNorm, checkOneBitSpec, Fn, onebitGemmScratchBytes, signMask, splatMask } from './onebit-linear.ts';
 import { LUT_BLOCK_PAIRS, LUT_TILE_ROWS } from '../../../runtime/wasm/onebit-layout.ts';
 
 export interface OneBitLutSpec extends OneBitLinearSpec {
@@ -100,20 +100,6 @@ function layoutOf(spec: Pick<OneBitLinearSpec, 'in' | 'out' | 'scratch'>): Layou
   return { pairs, tiles, staging, xs, acc, scales, table };
 }
 
-function checkSpec(name: string, s: OneBitLutSpec): void {
-  const ints: [string, number][] = [['in', s.in], ['out', s.out], ['sign', s.sign], ['g', s.g], ['h', s.h], ['scratch', s.scratch]];
-  if (s.bias !== undefined) ints.push(['bias', s.bias]);
-  for (const [k, v] of ints) {
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`addOneBitLut(${name}): ${k} must be a non-negative integer, got ${v}`);
-  }
-  if (s.scratch % 16 !== 0) throw new RangeError(`addOneBitLut(${name}): scratch must be 16-aligned, got ${s.scratch}`);
-  if (!Number.isFinite(s.alpha)) throw new RangeError(`addOneBitLut(${name}): alpha must be finite, got ${s.alpha}`);
-  if (s.postNormEps !== undefined && !(Number.isFinite(s.postNormEps) && s.postNormEps >= 0)) {
-    throw new RangeError(`addOneBitLut(${name}): postNormEps must be a finite number ≥ 0, got ${s.postNormEps}`);
-  }
-  if (s.scratch + lutScratchBytes(s.in, s.out) > 2 ** 32) throw new RangeError(`addOneBitLut(${name}): scratch ends beyond 4 GiB`);
-}
-
 /** binaryen's low-level C API, for the relaxed SIMD ops its JS wrapper does not expose. */
 interface LowLevel {
   _BinaryenBinary(mod: number, op: number, a: number, b: number): number;
@@ -130,7 +116,7 @@ const low = binaryen as unknown as LowLevel;
  * `spec.sign` is the offset of the signs in the LUT layout (lutLayoutBytes(out, in) bytes).
  */
 export function addOneBitLut(mod: Module, name: string, spec: OneBitLutSpec): void {
-  checkSpec(name, spec);
+  checkOneBitSpec('addOneBitLut', name, spec, lutScratchBytes);
   const gemv = `${name}$gemv`;
   const gemm4 = `${name}$gemm4`;
   const gemm8 = `${name}$gemm8`;

@@ -86,22 +86,11 @@ if (pix < pixels) {
   for (var c = 0u; c < ${CG}u; c++) {
     let plane = (n * ${C}u + g * ${CG}u + c) * ${h} * ${wd};
     let taps = (m0 * ${CG}u + c) * ${KHW}u;
-    for (var ky = 0u; ky < ${KH}u; ky++) {
-      let iy = oy + i32(ky * ${DH}u);
-      if (iy < 0 || iy >= i32(${h})) {
-        continue;
-      }
-      for (var kx = 0u; kx < ${KW}u; kx++) {
-        let ix = ox + i32(kx * ${DW}u);
-        if (ix < 0 || ix >= i32(${wd})) {
-          continue;
-        }
-        let v = x[plane + u32(iy) * ${wd} + u32(ix)];
-        for (var j = 0u; j < ${MB}u; j++) {
-          acc[j] = fma(v, weight[taps + j * ${CG * KHW}u + ky * ${KW}u + kx], acc[j]);
-        }
-      }
-    }
+    ${windowTaps({ KH, KW, DH, DW, h, wd }, `
+let v = x[plane + u32(iy) * ${wd} + u32(ix)];
+for (var j = 0u; j < ${MB}u; j++) {
+  acc[j] = fma(v, weight[taps + j * ${CG * KHW}u + ky * ${KW}u + kx], acc[j]);
+}`)}
   }
   for (var j = 0u; j < ${MB}u; j++) {
     y[(n * ${M}u + m0 + j) * pixels + pix] = acc[j]${bName ? ' + bias[m0 + j]' : ''};
@@ -116,6 +105,24 @@ if (pix < pixels) {
     shader,
   };
 };
+
+/**
+ * WGSL running `body` for every tap (ky, kx) of a 2-D window starting at (oy, ox) that falls inside the h × wd
+ * input (dilations DH, DW), with iy, ix the tap's position; shared by Conv and the pools.
+ */
+function windowTaps(w: { KH: number; KW: number; DH: number; DW: number; h: string; wd: string }, body: string): string {
+  return `for (var ky = 0u; ky < ${w.KH}u; ky++) {
+  let iy = oy + i32(ky * ${w.DH}u);
+  if (iy < 0 || iy >= i32(${w.h})) {
+    continue;
+  }
+  for (var kx = 0u; kx < ${w.KW}u; kx++) {
+    let ix = ox + i32(kx * ${w.DW}u);
+    if (ix >= 0 && ix < i32(${w.wd})) {${body.replace(/\n/g, '\n      ')}
+    }
+  }
+}`;
+}
 
 // ---- MaxPool, AveragePool ----
 
@@ -137,7 +144,7 @@ export const poolKernel: GpuKernelFamily = (node, ctx) => {
   const total = b.param('total');
   const [h, wd, oh, ow, pt, pl] = ['h', 'w', 'oh', 'ow', 'pt', 'pl'].map((p) => b.param(p));
   b.storage('x', 'f32', 'read').storage('y', 'f32', 'read_write');
-  const tap = max ? 'best = max(best, v);' : 'sum += v;\n        count += 1u;';
+  const tap = max ? 'best = max(best, v);' : 'sum += v;\ncount += 1u;';
   // count_include_pad: the divisor counts taps inside the input and its explicit padding (not beyond)
   const divisor = includePad
     ? `f32(inside(oy, ${KH}u, ${DH}u, ${h}, ${pt}, ${b.param('pb')}) * inside(ox, ${KW}u, ${DW}u, ${wd}, ${pl}, ${b.param('pr')}))`
@@ -164,19 +171,9 @@ for (var o = gid.x; o < ${total}; o += stride) {
   let ox = i32(o % ${ow}) * ${SW} - i32(${pl});
   let base = plane * ${h} * ${wd};
   ${max ? 'var best = -3.4028234663852886e38;' : 'var sum = 0.0;\n  var count = 0u;'}
-  for (var ky = 0u; ky < ${KH}u; ky++) {
-    let iy = oy + i32(ky * ${DH}u);
-    if (iy < 0 || iy >= i32(${h})) {
-      continue;
-    }
-    for (var kx = 0u; kx < ${KW}u; kx++) {
-      let ix = ox + i32(kx * ${DW}u);
-      if (ix >= 0 && ix < i32(${wd})) {
-        let v = x[base + u32(iy) * ${wd} + u32(ix)];
-        ${tap}
-      }
-    }
-  }
+  ${windowTaps({ KH, KW, DH, DW, h, wd }, `
+let v = x[base + u32(iy) * ${wd} + u32(ix)];
+${tap}`)}
   y[o] = ${max ? 'best' : `sum / ${divisor}`};
 }`);
   return { kind: 'pool', bindings: [0], dispatch: [['blocks', 1]], sizes: { kh: KH, kw: KW }, shader };
