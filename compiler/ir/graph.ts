@@ -50,6 +50,8 @@ export interface IrModel {
   source: { path: string; format: 'onnx' | 'safetensors' | 'pytorch'; producer?: string };
   /** Set by the LLaMA-family template: the decoder's layout, for the WASM target's fused decode step. */
   decoder?: DecoderSpec;
+  /** Set by the checkpoint templates: the residual stream after each decoder layer, for distillation's hidden-state loss. */
+  hiddenStates?: string[];
 }
 
 export function isIrGraph(value: IrAttr | undefined): value is IrGraph {

@@ -81,7 +81,7 @@ export function rewriteLinearToOnebit(model: IrModel, sites: readonly LinearSite
 }
 
 /** W as float32 [out, in], whatever the stored dtype and orientation. */
-function weightMatrix(w: Tensor, transposed: boolean): Float32Array {
+export function weightMatrix(w: Tensor, transposed: boolean): Float32Array {
   const data = w.data; // read once: the tensor may be loaded (and widened) lazily on every access
   const values = w.dtype === 'float16' || w.dtype === 'bfloat16' ? halfToFloat32(w.dtype, data as Uint16Array)
     : data instanceof Float32Array ? data : Float32Array.from(data as Float64Array);

@@ -25,6 +25,7 @@ export function buildGpt2(config: HfConfig, weights: WeightSource, source: { pat
   const positions = t.child('wpe').gather(wpe, lm.positions);
   let x = lm.flatten(t, t.add(tokens, positions), H);
 
+  const hiddenStates: string[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const block = t.child(`h.${i}`);
     const at = `h.${i}.`;
@@ -50,10 +51,11 @@ export function buildGpt2(config: HfConfig, weights: WeightSource, source: { pat
     const h2 = block.child('ln_2').layerNorm(x, ln2.weight, ln2.bias, eps);
     const act = mlp.child('act').activation(mlp.linear('c_fc', h2, cFc.weight, cFc.bias, 0), config.hiddenAct);
     x = block.add(x, mlp.linear('c_proj', act, mProj.weight, mProj.bias, 0));
+    hiddenStates.push(x);
   }
 
   const normed = t.child('ln_f').layerNorm(x, w('ln_f.weight', [H], hidden), w('ln_f.bias', [H], hidden), eps);
   const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
   lm.head(normed, tied ? wte : b.weight('lm_head.weight', [V, H], why(`vocab_size ${V}, ${hidden}`)), V);
-  return b.model(source);
+  return { ...b.model(source), hiddenStates };
 }

@@ -33,6 +33,7 @@ export function buildLlama(config: HfConfig, weights: WeightSource, source: { pa
   const inverseFrequencies = ropeInverseFrequencies(config.ropeTheta, d);
   const rope = lm.rotary(inverseFrequencies);
   const layers: DecoderLayerSpec[] = [];
+  const hiddenStates: string[] = [];
   const node = (output: string) => b.producer(output);
 
   for (let i = 0; i < config.numLayers; i++) {
@@ -67,6 +68,7 @@ export function buildLlama(config: HfConfig, weights: WeightSource, source: { pa
     const gated = mlp.mul(mlp.child('act_fn').activation(gateOut, config.hiddenAct), upOut);
     const downOut = linear(mlp, 'down_proj', gated, down);
     x = layer.add(x, downOut);
+    hiddenStates.push(x);
     layers.push({
       inputNorm: node(h), postNorm: node(h2),
       q: node(qOut), k: node(kOut), v: node(vOut), o: node(oOut), gate: node(gateOut), up: node(upOut), down: node(downOut),
@@ -79,6 +81,7 @@ export function buildLlama(config: HfConfig, weights: WeightSource, source: { pa
   const head = tied ? embedTokens : b.weight('lm_head.weight', [V, H], why(`vocab_size ${V}, ${hidden}`));
   const headNode = lm.head(normed, head, V);
   const model = b.model(source);
+  model.hiddenStates = hiddenStates;
   // The fused decode step covers the SiLU MLP (LLaMA, Mistral, Qwen2); other activations keep the graph path.
   if (config.hiddenAct === 'silu') {
     model.decoder = {

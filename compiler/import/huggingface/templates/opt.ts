@@ -31,6 +31,7 @@ export function buildOpt(config: HfConfig, weights: WeightSource, source: { path
   const positions = pe.gather(positionTable, pe.add(lm.positions, pe.int(offset)));
   let x = lm.flatten(dec, dec.add(tokens, positions), H);
 
+  const hiddenStates: string[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const layer = dec.child(`layers.${i}`);
     const at = `layers.${i}.`;
@@ -58,10 +59,11 @@ export function buildOpt(config: HfConfig, weights: WeightSource, source: { path
     const h2 = layer.child('final_layer_norm').layerNorm(x, ln2.weight, ln2.bias, eps);
     const act = layer.child('activation_fn').activation(layer.linear('fc1', h2, fc1.weight, fc1.bias), config.hiddenAct);
     x = layer.add(x, layer.linear('fc2', act, fc2.weight, fc2.bias));
+    hiddenStates.push(x);
   }
 
   const normed = dec.child('final_layer_norm').layerNorm(x, w('final_layer_norm.weight', [H], hidden), w('final_layer_norm.bias', [H], hidden), eps);
   const tied = config.tieWordEmbeddings || !weights.has('lm_head.weight');
   lm.head(normed, tied ? embedTokens : b.weight('lm_head.weight', [V, H], why(`vocab_size ${V}, ${hidden}`)), V);
-  return b.model(source);
+  return { ...b.model(source), hiddenStates };
 }

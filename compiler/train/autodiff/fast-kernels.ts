@@ -1,0 +1,69 @@
+// Forward kernels the training step spends its time in, for the shapes attention produces: Add/Sub/Mul where
+// one operand is a scalar or a suffix of the other's shape (masks, RoPE tables, scales), and Softmax over the
+// last axis. Other cases fall back to the runtime's reference kernels.
+import type { Tensor } from '../../../formats/tensor.ts';
+import { tensor } from '../../../formats/tensor.ts';
+import type { Kernel } from '../../../runtime/kernel.ts';
+import { required } from '../../../runtime/kernel.ts';
+import { KERNELS } from '../../../runtime/kernels/index.ts';
+import { normalizeAxis } from '../../../runtime/kernels/layout.ts';
+import type { Floats } from './floats.ts';
+import { allocateFloats, dtypeOf, isFloats } from './floats.ts';
+
+/** Whether `small` equals the trailing axes of `big` (leading 1s ignored): then small[i % small.length]. */
+function isSuffix(small: readonly number[], big: readonly number[]): boolean {
+  const dims = [...small];
+  while (dims.length > 0 && dims[0] === 1) dims.shift();
+  if (dims.length > big.length) return false;
+  return dims.every((d, i) => d === big[big.length - dims.length + i]);
+}
+
+function binary(op: string, f: (a: number, b: number) => number): Kernel {
+  const fallback = KERNELS[op]!;
+  return (inputs, attrs, ctx) => {
+    const a = required(inputs, 0);
+    const b = required(inputs, 1);
+    if (!isFloats(a.data) || !isFloats(b.data) || a.dtype !== b.dtype) return fallback(inputs, attrs, ctx);
+    const [big, small, swapped] = a.data.length >= b.data.length ? [a, b, false] : [b, a, true];
+    if (!isSuffix(small.dims, big.dims) || small.dims.length > big.dims.length) return fallback(inputs, attrs, ctx);
+    const x = big.data as Floats;
+    const y = small.data as Floats;
+    const out = allocateFloats(dtypeOf(x), x.length);
+    const period = y.length;
+    if (period === 1) {
+      const c = y[0]!;
+      for (let i = 0; i < x.length; i++) out[i] = swapped ? f(c, x[i]!) : f(x[i]!, c);
+    } else {
+      for (let base = 0; base < x.length; base += period) {
+        for (let j = 0; j < period; j++) out[base + j] = swapped ? f(y[j]!, x[base + j]!) : f(x[base + j]!, y[j]!);
+      }
+    }
+    return [tensor(dtypeOf(x), big.dims, out) as Tensor];
+  };
+}
+
+const softmaxFallback = KERNELS['Softmax']!;
+const Softmax: Kernel = (inputs, attrs, ctx) => {
+  const x = required(inputs, 0);
+  const axis = normalizeAxis(attrs.int('axis', -1), x.dims.length);
+  if (!isFloats(x.data) || axis !== x.dims.length - 1) return softmaxFallback(inputs, attrs, ctx);
+  const xs = x.data;
+  const width = x.dims[axis]!;
+  const y = allocateFloats(dtypeOf(xs), xs.length);
+  for (let base = 0; base < xs.length; base += width) {
+    let max = -Infinity;
+    for (let i = 0; i < width; i++) if (xs[base + i]! > max) max = xs[base + i]!;
+    let sum = 0;
+    for (let i = 0; i < width; i++) { const e = Math.exp(xs[base + i]! - max); y[base + i] = e; sum += e; }
+    const inv = 1 / sum;
+    for (let i = 0; i < width; i++) y[base + i] *= inv;
+  }
+  return [tensor(dtypeOf(xs), x.dims, y) as Tensor];
+};
+
+export const FAST_KERNELS = {
+  Add: binary('Add', (a, b) => a + b),
+  Sub: binary('Sub', (a, b) => a - b),
+  Mul: binary('Mul', (a, b) => a * b),
+  Softmax,
+};
