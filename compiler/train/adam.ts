@@ -1,6 +1,9 @@
 // Adam over named float32 parameters, updated in place, with torch.optim.Adam's arithmetic (1.13, single-tensor
 // path): bias corrections 1 − β₁ᵗ and √(1 − β₂ᵗ), ε added after dividing √v by the second one. Moments are
-// float32 like torch's, and so is every intermediate.
+// float32 like torch's, and so is every intermediate (float64 gradients are rounded to float32 first).
+
+// The trainer clips before stepping; one import for both.
+export { clipGradNorm } from './clip-grad-norm.ts';
 
 export interface AdamOptions {
   /** Default 0.9. */

@@ -48,6 +48,7 @@ export async function saveCheckpoint(dir: string, ck: Checkpoint<object>): Promi
   const metaJson = JSON.stringify(ck.meta, null, 2);
   if (metaJson === undefined) throw new TypeError('saveCheckpoint: meta is not JSON-serialisable');
 
+  await mkdir(dirname(dir), { recursive: true });
   await removeLeftovers(dir);
   const temporary = `${dir}${PARTIAL}${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
@@ -117,7 +118,7 @@ async function removeLeftovers(dir: string): Promise<void> {
   try {
     names = await readdir(parent);
   } catch {
-    return; // no parent yet: nothing to tidy, mkdir of the temporary folder will say why it cannot be made
+    return; // an unreadable parent: mkdir of the temporary folder will say why
   }
   for (const name of names) if (name.startsWith(prefix)) await rm(join(parent, name), { recursive: true, force: true });
 }

@@ -60,7 +60,10 @@ test('roundtrip is bit-exact, shapes kept (a flat array comes back as [length]),
   t.deepEqual(bitsOf(new Float32Array(bytes.buffer.slice(bytes.byteOffset + 8 + n, bytes.byteOffset + 8 + n + 84))), bitsOf((ck.tensors.get('model.w') as { data: Float32Array }).data));
 });
 
-test('a second save replaces the first and leaves nothing beside it', async (t) => {
+test('a second save replaces the first and leaves nothing beside it; missing parents are made', async (t) => {
+  const nested = join(ckPath(), 'run', 'checkpoints', 'step-100');
+  await saveCheckpoint(nested, sampleCheckpoint(0));
+  t.is((await loadCheckpoint<{ step: number }>(nested)).meta.step, 120);
   const dir = ckPath();
   await saveCheckpoint(dir, sampleCheckpoint(1));
   await saveCheckpoint(dir, sampleCheckpoint(2));
