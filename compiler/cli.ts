@@ -13,6 +13,11 @@ import { formatBytes, inspect } from './inspect.ts';
 import { CompileError, formatDiagnostic } from './ir/diagnostics.ts';
 import { registerLmCommands } from './cli-lm.ts';
 import { ONEBITC_VERSION } from './version.ts';
+import type { SteKind } from './train/autodiff/ste.ts';
+import { STE_KINDS } from './train/autodiff/ste.ts';
+import type { DistillSummary } from './train/distill.ts';
+import { DistillDiverged, DistillInterrupted } from './train/distill-errors.ts';
+import type { DistillOptions } from './train/distill-options.ts';
 
 const isTTY = Boolean(process.stderr.isTTY);
 
@@ -89,6 +94,62 @@ function fidelityLine(f: Fidelity): string {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+interface CompileCliOptions {
+  output?: string; quantize: boolean; keep: string[]; report?: string; target: string; kernel: string; quantizeHead?: boolean; fp16?: boolean;
+  distill?: string; steps?: string; lr?: string; alpha?: string; seq?: string; batch?: string; seed?: string; warmup?: string; clip?: string;
+  ste: string; latentInit: string; postNorm: boolean; checkpointDir?: string; checkpointEvery?: string; evalEvery?: string; resume?: string;
+}
+
+/** A number option, or a clear error naming it. */
+function numberOption(name: string, value: string | undefined, integer = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) program.error(`onebitc: error: --${name} must be ${integer ? 'an integer' : 'a number'}, got "${value}"`);
+  return n;
+}
+
+/** The --distill options, or undefined; distillation flags without --distill are an error. */
+function distillOptions(opts: CompileCliOptions, output: string): DistillOptions | undefined {
+  const data = opts.distill;
+  const flags = ['steps', 'lr', 'alpha', 'seq', 'batch', 'seed', 'warmup', 'clip', 'checkpointDir', 'checkpointEvery', 'evalEvery', 'resume'] as const;
+  if (data === undefined) {
+    const stray = flags.find((f) => opts[f] !== undefined);
+    if (stray) program.error(`onebitc: error: --${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies with --distill <data>`);
+    return undefined;
+  }
+  if (!(STE_KINDS as readonly string[]).includes(opts.ste)) program.error(`onebitc: error: unsupported --ste "${opts.ste}". Should be one of: ${STE_KINDS.join(', ')}`);
+  if (opts.latentInit !== 'weight' && opts.latentInit !== 'sign') program.error(`onebitc: error: unsupported --latent-init "${opts.latentInit}". Should be one of: weight, sign`);
+  const o: DistillOptions = {
+    data, checkpointDir: opts.resume ?? opts.checkpointDir ?? `${output.replace(/\/+$/, '')}.distill`, resume: opts.resume !== undefined,
+    ste: opts.ste as SteKind, latentInit: opts.latentInit as 'weight' | 'sign', postNorm: opts.postNorm,
+  };
+  const numbers = { steps: true, lr: false, alpha: false, seq: true, batch: true, seed: true, warmup: true, clip: false, checkpointEvery: true, evalEvery: true } as const;
+  for (const [key, integer] of Object.entries(numbers) as [keyof typeof numbers, boolean][]) {
+    const n = numberOption(key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), opts[key], integer);
+    if (n !== undefined) o[key] = n;
+  }
+  return o;
+}
+
+/** Ctrl-C during distillation stops after the current step with a checkpoint; a second Ctrl-C quits at once. */
+function interruptible(o: DistillOptions): () => void {
+  const controller = new AbortController();
+  o.signal = controller.signal;
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\nonebitc: stopping after this step (Ctrl-C again to quit without a checkpoint)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return () => process.off('SIGINT', onSigint);
+}
+
+function distillLine(d: DistillSummary, dir: string): string {
+  const h = d.heldOut;
+  const ppl = h ? `; held-out perplexity: teacher ${h.teacher.toFixed(2)}, SVID-only ${h.initial.toFixed(2)}, distilled ${h.final.toFixed(2)}` : '';
+  return `distilled: ${d.steps} steps, ${d.tokens} tokens in ${d.seconds.toFixed(0)} s (${d.tokensPerSecond.toFixed(0)} tokens/s)${ppl}; log, curve and checkpoint in ${dir}`;
+}
+
 const program = new Command('onebitc')
   .description('Compile a model (ONNX, or a Hugging Face checkpoint) into a 1-bit (OneBit) bundle that runs anywhere JavaScript runs')
   .version(ONEBITC_VERSION)
@@ -102,8 +163,24 @@ const program = new Command('onebitc')
   .option('--report <file>', 'write a JSON report of every layer (shapes, sizes, SVID fit, flags)')
   .option('--target <list>', "kernels to generate, comma-separated: 'wasm' (WASM-SIMD) and 'webgpu' (WGSL shaders), or 'js' (reference kernels only)", 'wasm,webgpu')
   .option('--kernel <kind>', "OneBit kernel of the WASM target: 'exact' (fp32 sums), 'lut' (int8 table lookups: faster, ~1e-4 relative error), or 'auto' (lut for layers with out ≥ 512 and in ≥ 128)", 'auto')
+  .option('--distill <data>', "fine-tune the 1-bit student by knowledge distillation from the original model (ONEBIT.md §3): a text file (10% held out), or 'self:N' for N tokens sampled from the teacher")
+  .option('--steps <n>', 'distillation: optimizer steps (default 1000)')
+  .option('--lr <x>', 'distillation: peak learning rate (default 4e-3 up to 100M parameters, else 4e-4)')
+  .option('--alpha <x>', 'distillation: weight of the hidden-state MSE term (default 1)')
+  .option('--seq <n>', 'distillation: tokens per training window (default 256)')
+  .option('--batch <n>', 'distillation: windows per step (default 16)')
+  .option('--seed <n>', 'distillation: seed of the data order and sampling (default 0)')
+  .option('--warmup <n>', 'distillation: linear warm-up steps before the cosine decay (default 5% of the steps, at most 200)')
+  .option('--clip <x>', 'distillation: global gradient-norm clip (default 1)')
+  .option('--ste <kind>', "distillation: straight-through estimator of sign: 'tanh' (1.001 − tanh², the reference's) or 'clip' (identity where |w| ≤ 1)", 'tanh')
+  .option('--latent-init <kind>', "distillation: latent weights start as 'weight' (W itself) or 'sign' (sign(W)·0.01, the reference's)", 'weight')
+  .option('--no-post-norm', "distillation: leave out the paper's LayerNorm after each 1-bit linear")
+  .option('--checkpoint-dir <dir>', 'distillation: folder for checkpoints, log.csv/log.json, curve.svg and the held-out text (default <output>.distill)')
+  .option('--checkpoint-every <n>', 'distillation: steps between checkpoints (default a tenth of the steps, at most 100)')
+  .option('--eval-every <n>', 'distillation: steps between held-out perplexity checks (default a tenth of the steps)')
+  .option('--resume <dir>', 'distillation: continue the run whose checkpoint folder is <dir>, with the same options')
   .showHelpAfterError()
-  .action(async (input: string, opts: { output?: string; quantize: boolean; keep: string[]; report?: string; target: string; kernel: string; quantizeHead?: boolean; fp16?: boolean }) => {
+  .action(async (input: string, opts: CompileCliOptions) => {
     const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the folder to write the bundle to');
     if (!(ONEBIT_KERNELS as readonly string[]).includes(opts.kernel)) program.error(`onebitc: error: unsupported kernel "${opts.kernel}". Should be one of: ${ONEBIT_KERNELS.join(', ')}`);
     const kernel = opts.kernel as OneBitKernel;
@@ -112,23 +189,26 @@ const program = new Command('onebitc')
     if (unknown !== undefined) program.error(`onebitc: error: unsupported target "${unknown}". Should be one of: ${[...TARGETS, 'js'].join(', ')}`);
     const progress = progressReporter();
     try {
-      const result = await compile(input, { output, targets: targets.filter((t): t is Target => t !== 'js'), quantize: opts.quantize, quantizeHead: opts.quantizeHead ?? false, kernel, ...(opts.fp16 !== undefined ? { fp16: opts.fp16 } : {}), keep: opts.keep, onProgress: progress.onProgress });
+      const distill = distillOptions(opts, output);
+      const stopOnCtrlC = distill ? interruptible(distill) : undefined;
+      const result = await compile(input, { output, targets: targets.filter((t): t is Target => t !== 'js'), quantize: opts.quantize, quantizeHead: opts.quantizeHead ?? false, kernel, ...(opts.fp16 !== undefined ? { fp16: opts.fp16 } : {}), keep: opts.keep, onProgress: progress.onProgress, ...(distill ? { distill } : {}) }).finally(() => stopOnCtrlC?.());
       progress.stop();
       const converted = result.layers.filter((l) => !l.kept);
       const kept = result.layers.filter((l) => l.kept);
       const out = process.stdout;
-      const trained = result.trainedOneBitLayers ? `, ${result.trainedOneBitLayers} already OneBit in the checkpoint` : '';
+      const trained = result.trainedOneBitLayers ? `, ${result.trainedOneBitLayers} ${result.distill ? 'trained by distillation' : 'already OneBit in the checkpoint'}` : '';
       out.write(`onebitc: ${input} → ${output.replace(/\/+$/, "")}/ (${converted.length} OneBit layers by SVID${trained}${kept.length ? `, ${kept.length} kept: ${kept.map((l) => l.layer).join(', ')}` : ''})\n`);
       const ratio = result.sizeAfter ? ` (${(result.sizeBefore / result.sizeAfter).toFixed(2)}× smaller)` : '';
       out.write(`size: ${formatBytes(result.sizeBefore)} before → ${formatBytes(result.sizeAfter)} after${ratio}\n`);
       for (const line of fitNotes(converted)) out.write(line + '\n');
       if (converted.length) out.write(svidErrorLine(converted) + '\n');
+      if (result.distill) out.write(distillLine(result.distill, distill!.checkpointDir) + '\n');
       if (result.fidelity) out.write(fidelityLine(result.fidelity) + '\n');
       else if (converted.length) out.write('fidelity: not measured (the model is too large to run twice at compile time)\n');
       if (result.languageModel && converted.length) {
         process.stderr.write('onebitc: warning: SVID alone (no distillation) keeps little of a language model\'s quality' +
           (result.fidelity?.top1 !== undefined ? ` (here the 1-bit model picks the original's next token ${(100 * result.fidelity.top1).toFixed(0)}% of the time)` : '') +
-          '. The OneBit paper recovers it by knowledge distillation from the original model: --distill (in-process, for small models) or export-training (for a GPU cluster) — not in this version yet. A checkpoint already trained with OneBit (model_type bitllama) needs neither.\n');
+          '. The OneBit paper recovers it by knowledge distillation from the original model: --distill <text file> (in-process, for small models) or export-training (for a GPU cluster). A checkpoint already trained with OneBit (model_type bitllama) needs neither.\n');
       }
       for (const w of result.warnings) process.stderr.write(`onebitc: ${formatDiagnostic(w)}\n`);
       if (opts.report) {
@@ -136,6 +216,14 @@ const program = new Command('onebitc')
       }
     } catch (e) {
       progress.stop();
+      if (e instanceof DistillInterrupted) {
+        process.stderr.write(`onebitc: ${e.message}\n`);
+        process.exit(130);
+      }
+      if (e instanceof DistillDiverged || e instanceof RangeError) {
+        process.stderr.write(`onebitc: error: ${e.message}\n`);
+        process.exit(1);
+      }
       fail(e);
     }
   });

@@ -15,7 +15,7 @@ import { importModel } from './import/import-model.ts';
 import { cloneModel } from './ir/clone.ts';
 import type { Fidelity } from './measure-fidelity.ts';
 import { MAX_FIDELITY_WEIGHTS, measureFidelity } from './measure-fidelity.ts';
-import { throwIfErrors } from './ir/diagnostics.ts';
+import { CompileError, throwIfErrors } from './ir/diagnostics.ts';
 import type { Diagnostic } from './ir/diagnostics.ts';
 import type { IrModel } from './ir/graph.ts';
 import { allGraphs } from './ir/graph.ts';
@@ -29,6 +29,9 @@ import { removeUnused } from './passes/remove-unused.ts';
 import type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
 import { ONEBIT_OP, rewriteLinearToOnebit } from './passes/rewrite-linear-to-onebit.ts';
 import { ONEBITC_VERSION } from './version.ts';
+import { loadTokenizer } from '../runtime/tokenizer/tokenizer.ts';
+import type { DistillSummary } from './train/distill.ts';
+import type { DistillOptions } from './train/distill-options.ts';
 import type { OneBitKernel } from './codegen/wasm/select-kernels.ts';
 
 export { ONEBIT_KERNELS } from './codegen/wasm/select-kernels.ts';
@@ -56,6 +59,11 @@ export interface CompileOptions {
    * with out ≥ 512 and in ≥ 128, exact below. Several rows (prefill) run exactly either way.
    */
   kernel?: OneBitKernel;
+  /**
+   * Knowledge distillation of the 1-bit student from the original model before codegen (ONEBIT.md §3):
+   * checkpoint language models only. The student's signs, g and h come from training instead of SVID alone.
+   */
+  distill?: DistillOptions;
   /** Progress of long steps (per layer SVID), for a progress bar. */
   onProgress?: (event: ProgressEvent) => void;
   /** 1: print the IR after each step; 2: also the generated JS. Defaults to ONEBITC_DEBUG. */
@@ -79,8 +87,10 @@ export interface CompileResult {
   fidelity?: Fidelity;
   /** The input is a language model (the bundle can generate). */
   languageModel: boolean;
-  /** OneBit layers that came trained in the checkpoint (official OneBit format), not from SVID. */
+  /** OneBit layers that came trained in the checkpoint (official OneBit format) or from --distill, not from SVID. */
   trainedOneBitLayers: number;
+  /** What --distill did: steps, throughput, held-out perplexities. */
+  distill?: DistillSummary;
 }
 
 export interface Manifest {
@@ -143,7 +153,8 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   };
 
   const imported = await importModel(input);
-  const { model, lm } = imported;
+  const { lm } = imported;
+  let model = imported.model;
   step('import', model);
   const sizeBefore = constantBytes(model);
   check(verifyModel(model, { supportedOps: SUPPORTED_OPS }));
@@ -157,6 +168,17 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   let layers: LayerReport[] = [];
   // The original graph, kept (sharing its weights) to measure the 1-bit model's fidelity against.
   const original = options.quantize !== false && sizeBefore <= MAX_FIDELITY_WEIGHTS * 4 ? cloneModel(model) : undefined;
+  let distilled: DistillSummary | undefined;
+  if (options.distill) {
+    if (options.quantize === false) throw new CompileError([{ severity: 'error', file: input, message: '--distill trains the 1-bit student: it cannot be combined with --no-quantize' }]);
+    if (!lm) throw new CompileError([{ severity: 'error', file: input, message: '--distill needs a language model with its tokenizer (tokenizer.json)' }]);
+    const { distill } = await import('./train/distill.ts');
+    const tokenizer = loadTokenizer(lm.tokenizer, lm.tokenizerConfig ? JSON.parse(lm.tokenizerConfig) as object : undefined);
+    const result = await distill({ teacher: model, tokenizer, contextLength: lm.contextLength, ...(imported.headWeight ? { headWeight: imported.headWeight } : {}) }, options.distill);
+    model = result.model;
+    distilled = result.summary;
+    step('distill', model);
+  }
   if (options.quantize !== false) {
     const sites = findLinears(model);
     // Paper default for language models from checkpoints: the LM head stays in higher precision.
@@ -242,5 +264,5 @@ export async function compile(input: string, options: CompileOptions): Promise<C
   await writeBundle(options.output, files);
   step('write-bundle');
   const trainedOneBitLayers = manifest.layers.filter((l) => l.trained).length;
-  return { outDir: options.output, layers, sizeBefore, sizeAfter, warnings, manifest, ...(fidelity ? { fidelity } : {}), languageModel: lm !== undefined, trainedOneBitLayers };
+  return { outDir: options.output, layers, sizeBefore, sizeAfter, warnings, manifest, ...(fidelity ? { fidelity } : {}), ...(distilled ? { distill: distilled } : {}), languageModel: lm !== undefined, trainedOneBitLayers };
 }

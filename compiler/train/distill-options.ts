@@ -1,5 +1,5 @@
 // Options of `--distill` and their defaults (ONEBIT.md §3; the small-model figures were measured on stories260K).
-import type { SteKind } from './autodiff/onebit-train.ts';
+import type { SteKind } from './autodiff/ste.ts';
 
 export interface DistillOptions {
   /** A text file, or `self:N` for N tokens sampled from the teacher. */

@@ -22,6 +22,7 @@ import { decoderFeeds, isDecoderGraph } from './language-model-feeds.ts';
 import { lowerStudent } from './lower-student.ts';
 import { perplexity } from './perplexity.ts';
 import { plotCurve } from './plot-curve.ts';
+import { DistillDiverged, DistillInterrupted } from './distill-errors.ts';
 import { createTrainingProgress } from './progress.ts';
 import { Rng } from './rng.ts';
 import { learningRate } from './schedule.ts';
@@ -36,19 +37,6 @@ export const HELD_OUT_TEXT = 'heldout.txt';
 export const CURVE_SVG = 'curve.svg';
 export const SUMMARY = 'summary.json';
 const SELF_SAMPLES = 'teacher-samples.bin';
-
-/** Ctrl-C (or stopAtStep): training stopped after writing a checkpoint. */
-export class DistillInterrupted extends Error {
-  override name = 'DistillInterrupted';
-  constructor(readonly step: number, readonly checkpointDir: string) {
-    super(`distillation stopped at step ${step}; checkpoint written to ${checkpointDir} (continue with --resume ${checkpointDir})`);
-  }
-}
-
-/** A NaN or infinite loss or gradient: training stopped without touching the last good checkpoint. */
-export class DistillDiverged extends Error {
-  override name = 'DistillDiverged';
-}
 
 export interface DistillSummary {
   steps: number;

@@ -10,7 +10,7 @@ import { svid } from '../onebit/svid.ts';
 import type { LinearSite } from '../passes/find-linears.ts';
 import { findLinears } from '../passes/find-linears.ts';
 import { weightMatrix } from '../passes/rewrite-linear-to-onebit.ts';
-import type { SteKind } from './autodiff/onebit-train.ts';
+import type { SteKind } from './autodiff/ste.ts';
 import { ONEBIT_TRAIN_OP } from './autodiff/onebit-train.ts';
 
 export const TRAIN_DOMAIN = 'ai.onebitc.train';

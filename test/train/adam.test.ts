@@ -4,9 +4,8 @@ import { Adam } from '../../compiler/train/adam.ts';
 import type { AdamOptions } from '../../compiler/train/adam.ts';
 import { clipGradNorm } from '../../compiler/train/clip-grad-norm.ts';
 import { Rng } from '../../compiler/train/rng.ts';
-import { hasTorch, runTorch } from './torch-oracle.ts';
+import { runTorch } from './torch-oracle.ts';
 
-const torchTest = hasTorch() ? test : test.skip;
 
 /** Random float32 values (the same ones go to torch, which reads them as float32). */
 function randomArray(rng: Rng, n: number, scale = 1): Float32Array {
@@ -72,13 +71,13 @@ const ADAM_CASES = {
 const clipRng = new Rng(9);
 const CLIP_CASES = [0.5, 1000].map((maxNorm) => ({ maxNorm, grads: new Map([['x', randomArray(clipRng, 30)], ['y', randomArray(clipRng, 7, 3)]]) }));
 
-const oracle = hasTorch() ? runTorch<unknown>(ORACLE_SCRIPT, [
+const oracle = runTorch<unknown>(ORACLE_SCRIPT, [
   ...Object.values(ADAM_CASES).map((c) => ({
     kind: 'adam', params: toLists(c.initial), grads: c.steps.map(toLists), lrs: c.lrs,
     beta1: c.opts.beta1, beta2: c.opts.beta2, eps: c.opts.eps, wd: c.opts.weightDecay, decoupled: c.opts.decoupledWeightDecay,
   })),
   ...CLIP_CASES.map((c) => ({ kind: 'clip', grads: [...c.grads.values()].map((g) => Array.from(g)), max: c.maxNorm })),
-]) : [];
+]);
 const adamExpected = (name: keyof typeof ADAM_CASES) => oracle[Object.keys(ADAM_CASES).indexOf(name)] as TorchAdamResult;
 const clipExpected = (i: number) => oracle[Object.keys(ADAM_CASES).length + i] as { norm: number; grads: number[][] };
 
@@ -96,9 +95,9 @@ function compareWithTorch(t: ExecutionContext, name: keyof typeof ADAM_CASES): v
   }
 }
 
-torchTest('Adam matches torch.optim.Adam over six steps (defaults β = 0.9, 0.98)', (t) => compareWithTorch(t, 'adam'));
-torchTest('Adam with L2 weight decay matches torch.optim.Adam(weight_decay)', (t) => compareWithTorch(t, 'l2'));
-torchTest('decoupled weight decay matches torch.optim.AdamW', (t) => compareWithTorch(t, 'adamw'));
+test('Adam matches torch.optim.Adam over six steps (defaults β = 0.9, 0.98)', (t) => compareWithTorch(t, 'adam'));
+test('Adam with L2 weight decay matches torch.optim.Adam(weight_decay)', (t) => compareWithTorch(t, 'l2'));
+test('decoupled weight decay matches torch.optim.AdamW', (t) => compareWithTorch(t, 'adamw'));
 
 test('the first step moves each parameter by lr·sign(g) (bias correction, hand-derived)', (t) => {
   // Step 1: m̂ = g, v̂ = g², so Δ = −lr·g/(|g| + ε) ≈ −lr·sign(g).
@@ -132,7 +131,7 @@ test('restore() resumes bit-for-bit; parameters without a gradient are left alon
   t.throws(() => resumed.restore({ step: 1, m: new Map(), v: new Map() }), { message: /no m for parameter 'a'/ });
 });
 
-torchTest('clipGradNorm matches torch.nn.utils.clip_grad_norm_ (clipping and not)', (t) => {
+test('clipGradNorm matches torch.nn.utils.clip_grad_norm_ (clipping and not)', (t) => {
   CLIP_CASES.forEach(({ maxNorm, grads }, c) => {
     const expected = clipExpected(c);
     const norm = clipGradNorm(grads, maxNorm);

@@ -15,13 +15,13 @@ import type { Floats } from './floats.ts';
 import { allocateFloats, dtypeOf, floatsOf } from './floats.ts';
 import { plain, transposed } from './matmul.ts';
 import { fastMatmulInto as matmulInto } from './wasm-matmul.ts';
+import type { SteKind } from './ste.ts';
+import { steDerivative } from './ste.ts';
 import { layerNormRowGrad, rowStats } from './vjp-nn.ts';
 import type { Vjp, VjpTable } from './vjp.ts';
 import { gradFor, outputGrad } from './vjp.ts';
 
 export const ONEBIT_TRAIN_OP = 'OneBitTrain';
-export const STE_KINDS = ['tanh', 'clip'] as const;
-export type SteKind = (typeof STE_KINDS)[number];
 
 /** ±1 of the latent weight (sign(0) = +1), as a matrix operand. */
 export function signsOf(w: Floats): Float32Array {
@@ -112,11 +112,8 @@ const oneBitTrainVjp: Vjp = (args) => {
   if (args.needs[1]) {
     dw = gradFor(args, p.w.length); // dS = dsᵀ · (x ⊙ g), then the straight-through estimator
     matmulInto(dw, 0, transposed(ds), plain(scaledInput(p)), p.out, p.rows, p.inDim, false);
-    const ste = args.attrs.string('ste', 'tanh');
-    for (let i = 0; i < dw.length; i++) {
-      const w = p.w[i]!;
-      if (ste === 'clip') { if (Math.abs(w) > 1) dw[i] = 0; } else { const t = Math.tanh(w); dw[i] *= 1.001 - t * t; }
-    }
+    const ste = args.attrs.string('ste', 'tanh') as SteKind;
+    for (let i = 0; i < dw.length; i++) dw[i] *= steDerivative(ste, p.w[i]!);
   }
   return [dx, dw, dg, dh, db];
 };
