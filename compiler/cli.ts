@@ -146,7 +146,7 @@ function interruptible(o: DistillOptions): () => void {
 
 function distillLine(d: DistillSummary, dir: string): string {
   const h = d.heldOut;
-  const ppl = h ? `; held-out perplexity: teacher ${h.teacher.toFixed(2)}, SVID-only ${h.initial.toFixed(2)}, distilled ${h.final.toFixed(2)}` : '';
+  const ppl = h ? `; held-out perplexity: teacher ${h.teacher.toFixed(2)}, student at start ${h.initial.toFixed(2)}, distilled ${h.final.toFixed(2)}` : '';
   return `distilled: ${d.steps} steps, ${d.tokens} tokens in ${d.seconds.toFixed(0)} s (${d.tokensPerSecond.toFixed(0)} tokens/s)${ppl}; log, curve and checkpoint in ${dir}`;
 }
 

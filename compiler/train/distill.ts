@@ -124,7 +124,6 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
 
   const tokensPerStep = o.batch * o.seq;
   const hidden = teacher.hiddenStates;
-  progress.update(step, { loss: NaN });
   try {
     while (step < o.steps) {
       const started = performance.now();
@@ -170,7 +169,7 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
     options: recorded,
   };
   await writeFile(join(o.checkpointDir, SUMMARY), JSON.stringify(summary, null, 2) + '\n');
-  say(`distill: ${step} steps in ${elapsed.toFixed(0)} s (${summary.tokensPerSecond.toFixed(0)} tokens/s); held-out perplexity teacher ${meta.teacherPerplexity.toFixed(3)}, SVID start ${meta.initialPerplexity.toFixed(3)}, distilled ${final.toFixed(3)}`);
+  say(`distill: ${step} steps in ${elapsed.toFixed(0)} s (${summary.tokensPerSecond.toFixed(0)} tokens/s); held-out perplexity teacher ${meta.teacherPerplexity.toFixed(3)}, student at start ${meta.initialPerplexity.toFixed(3)}, distilled ${final.toFixed(3)}`);
   return { model: lowerStudent(student as Student), summary };
 }
 
