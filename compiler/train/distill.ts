@@ -153,6 +153,7 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
       log.append({ step, loss: loss.loss, ce: loss.ce, mse: loss.mse, lr, gradNorm, tokensPerSecond, elapsedSeconds: elapsed, ...(ppl !== undefined ? { heldOutPerplexity: ppl } : {}) });
       progress.update(step, { loss: loss.loss, ce: loss.ce, mse: loss.mse, lr, tokensPerSecond });
       if (ppl !== undefined) progress.log(`step ${step}: held-out perplexity ${ppl.toFixed(3)}${step === o.steps ? '' : ` (${evalWindows} windows)`}`);
+      await new Promise((resolve) => setImmediate(resolve)); // lets Ctrl-C (a signal event) reach o.signal
       const stopping = o.signal?.aborted || step === o.stopAtStep;
       if (step % o.checkpointEvery === 0 || step === o.steps || stopping) await save();
       if (stopping && step < o.steps) throw new DistillInterrupted(step, o.checkpointDir);

@@ -60,8 +60,7 @@ export function kdLoss(inputs: KdLossInputs): KdLossParts {
   let mse = 0;
   const hiddenGrads = inputs.studentHidden.map((hs, layer) => {
     const ht = inputs.teacherHidden[layer]!;
-    const grad = zerosLike(hs);
-    if (alpha === 0) return grad;
+    const grad = zerosLike(hs); // with α = 0 the term is still measured (for the log), its gradient stays 0
     for (let n = 0; n < positions; n++) {
       const base = n * hidden;
       let ns = 0;
