@@ -10,3 +10,6 @@ export { BundleWriteError } from './bundle/write-bundle.ts';
 export type { LayerReport } from './passes/rewrite-linear-to-onebit.ts';
 export type { FitFlag, FitReport, SpectrumEstimate } from './onebit/fit-report.ts';
 export { ONEBITC_VERSION } from './version.ts';
+export type { DistillOptions } from './train/distill-options.ts';
+export type { DistillSummary } from './train/distill.ts';
+export { DistillDiverged, DistillInterrupted } from './train/distill-errors.ts';

@@ -25,6 +25,12 @@ export interface CompileOptions {
    * with out ≥ 512 and in ≥ 128, exact below. Several rows (prefill) run exactly either way.
    */
   kernel?: 'auto' | 'exact' | 'lut';
+  /**
+   * Knowledge distillation of the 1-bit student from the original model before codegen (the OneBit paper's QAT):
+   * checkpoint language models only. Writes checkpoints, log.csv/log.json, curve.svg and heldout.txt into
+   * `checkpointDir`; rejects with DistillInterrupted (after a checkpoint) when `signal` aborts.
+   */
+  distill?: DistillOptions;
   /** Progress of long steps (a step finished; each layer going through SVID), e.g. for a progress bar. */
   onProgress?: (event: ProgressEvent) => void;
   /** 1: log the IR after each step; 2: also the generated plan and WAT. Defaults to the ONEBITC_DEBUG environment variable. */
@@ -146,8 +152,63 @@ export interface CompileResult {
   fidelity?: Fidelity;
   /** The input is a language model (the bundle can generate). */
   languageModel: boolean;
-  /** OneBit layers that came trained in the checkpoint (official OneBit format), not from SVID. */
+  /** OneBit layers that came trained in the checkpoint (official OneBit format) or from distillation, not from SVID. */
   trainedOneBitLayers: number;
+  /** What distillation did, when `distill` was given. */
+  distill?: DistillSummary;
+}
+
+export interface DistillOptions {
+  /** A UTF-8 text file (paragraphs separated by blank lines; the last 10 % held out), or `self:N` for N tokens sampled from the teacher. */
+  data: string;
+  /** Folder for checkpoints, the training log, its plot and the held-out text. */
+  checkpointDir: string;
+  /** Continue from the checkpoint in checkpointDir (the other options must be the same). */
+  resume?: boolean;
+  /** Optimizer steps (default 1000). */
+  steps?: number;
+  /** Peak learning rate (default 4e-3 up to 100M parameters, else 4e-4). */
+  lr?: number;
+  /** Linear warm-up steps before the cosine decay (default 5 % of the steps, at most 200). */
+  warmup?: number;
+  /** Weight of the hidden-state MSE term (default 1). */
+  alpha?: number;
+  /** Tokens per training window (default 256). */
+  seq?: number;
+  /** Windows per step (default 16). */
+  batch?: number;
+  seed?: number;
+  /** Global gradient-norm clip (default 1). */
+  clip?: number;
+  /** Straight-through estimator of sign: 'tanh' (1.001 − tanh², default) or 'clip' (identity where |w| ≤ 1). */
+  ste?: 'tanh' | 'clip';
+  /** The paper's LayerNorm without affine parameters after each 1-bit linear (default true). */
+  postNorm?: boolean;
+  /** Latent weights start as W itself ('weight', default) or sign(W)·0.01 ('sign'). */
+  latentInit?: 'weight' | 'sign';
+  /** Softmax temperature of the cross-entropy term (default 1). */
+  temperature?: number;
+  /** Steps between checkpoints (default a tenth of the steps, at most 100). */
+  checkpointEvery?: number;
+  /** Steps between held-out perplexity checks on 16 windows (default a tenth of the steps). */
+  evalEvery?: number;
+  /** Stop with a checkpoint once this step is reached. */
+  stopAtStep?: number;
+  /** Aborting stops after the current step, with a checkpoint. */
+  signal?: AbortSignal;
+  /** Progress output (a bar on a TTY, plain lines otherwise). Default process.stderr. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export interface DistillSummary {
+  steps: number;
+  tokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  /** Held-out perplexity of the teacher, of the student before training and after. */
+  heldOut: { tokens: number; teacher: number; initial: number; final: number } | undefined;
+  /** The options in effect, defaults filled in. */
+  options: Required<Omit<DistillOptions, 'signal' | 'stream' | 'stopAtStep' | 'resume'>> & Pick<DistillOptions, 'stopAtStep' | 'resume'>;
 }
 
 /**

@@ -93,3 +93,17 @@ test.serial('bad input names what is wrong', async (t) => {
   await t.throwsAsync(distill(input, base(run)), { message: /already holds a distillation checkpoint.*--resume/ });
   await t.throwsAsync(distill(input, base(join(dir, 'few'), { data: 'self:10' })), { message: /self:10: too few tokens/ });
 });
+
+test.serial('self:N trains on text sampled from the teacher, which the teacher itself finds likely', async (t) => {
+  const run = join(dir, 'self');
+  const { summary } = await distill(input, base(run, { data: 'self:4000', steps: 4, evalEvery: 4 }));
+  const sampled = readFileSync(join(run, 'teacher-samples.bin'));
+  t.is(sampled.byteLength, 4000 * 4);
+  const ids = new Int32Array(sampled.buffer, sampled.byteOffset, 4000);
+  t.is(ids[0], tokenizer.bos);
+  t.true(ids.every((id) => id >= 0 && id < 512));
+  // Samples at temperature 1 score about the teacher's own entropy: far better than the uniform 512.
+  t.true(summary.heldOut!.teacher < 20, `teacher perplexity on its samples ${summary.heldOut!.teacher}`);
+  t.true(summary.heldOut!.final < summary.heldOut!.initial);
+  t.regex(readFileSync(join(run, 'heldout.txt'), 'utf8'), /[a-z]+ [a-z]+/);
+});

@@ -18,7 +18,31 @@ function isSuffix(small: readonly number[], big: readonly number[]): boolean {
   return dims.every((d, i) => d === big[big.length - dims.length + i]);
 }
 
-function binary(op: string, f: (a: number, b: number) => number): Kernel {
+type BinaryOp = 'Add' | 'Sub' | 'Mul';
+
+/** out = x ∘ y with y repeating every `period` elements (1: a scalar); one loop per op so each stays monomorphic. */
+function apply(op: BinaryOp, x: Floats, y: Floats, period: number, swapped: boolean, out: Floats): void {
+  const n = x.length;
+  if (period === 1) {
+    const c = y[0]!;
+    if (op === 'Add') for (let i = 0; i < n; i++) out[i] = x[i]! + c;
+    else if (op === 'Mul') for (let i = 0; i < n; i++) out[i] = x[i]! * c;
+    else if (swapped) for (let i = 0; i < n; i++) out[i] = c - x[i]!;
+    else for (let i = 0; i < n; i++) out[i] = x[i]! - c;
+    return;
+  }
+  if (op === 'Add') {
+    for (let base = 0; base < n; base += period) for (let j = 0; j < period; j++) out[base + j] = x[base + j]! + y[j]!;
+  } else if (op === 'Mul') {
+    for (let base = 0; base < n; base += period) for (let j = 0; j < period; j++) out[base + j] = x[base + j]! * y[j]!;
+  } else if (swapped) {
+    for (let base = 0; base < n; base += period) for (let j = 0; j < period; j++) out[base + j] = y[j]! - x[base + j]!;
+  } else {
+    for (let base = 0; base < n; base += period) for (let j = 0; j < period; j++) out[base + j] = x[base + j]! - y[j]!;
+  }
+}
+
+function binary(op: BinaryOp): Kernel {
   const fallback = KERNELS[op]!;
   return (inputs, attrs, ctx) => {
     const a = required(inputs, 0);
@@ -27,17 +51,8 @@ function binary(op: string, f: (a: number, b: number) => number): Kernel {
     const [big, small, swapped] = a.data.length >= b.data.length ? [a, b, false] : [b, a, true];
     if (!isSuffix(small.dims, big.dims) || small.dims.length > big.dims.length) return fallback(inputs, attrs, ctx);
     const x = big.data as Floats;
-    const y = small.data as Floats;
     const out = allocateFloats(dtypeOf(x), x.length);
-    const period = y.length;
-    if (period === 1) {
-      const c = y[0]!;
-      for (let i = 0; i < x.length; i++) out[i] = swapped ? f(c, x[i]!) : f(x[i]!, c);
-    } else {
-      for (let base = 0; base < x.length; base += period) {
-        for (let j = 0; j < period; j++) out[base + j] = swapped ? f(y[j]!, x[base + j]!) : f(x[base + j]!, y[j]!);
-      }
-    }
+    apply(op, x, small.data as Floats, small.data.length, swapped, out);
     return [tensor(dtypeOf(x), big.dims, out) as Tensor];
   };
 }
@@ -50,11 +65,18 @@ const Softmax: Kernel = (inputs, attrs, ctx) => {
   const xs = x.data;
   const width = x.dims[axis]!;
   const y = allocateFloats(dtypeOf(xs), xs.length);
+  // exp(d) below this underflows to 0 in the output type: masked scores then cost no exp
+  const cutoff = y instanceof Float32Array ? -104 : -746;
   for (let base = 0; base < xs.length; base += width) {
     let max = -Infinity;
     for (let i = 0; i < width; i++) if (xs[base + i]! > max) max = xs[base + i]!;
     let sum = 0;
-    for (let i = 0; i < width; i++) { const e = Math.exp(xs[base + i]! - max); y[base + i] = e; sum += e; }
+    for (let i = 0; i < width; i++) {
+      const d = xs[base + i]! - max;
+      const e = d < cutoff ? 0 : Math.exp(d);
+      y[base + i] = e;
+      sum += e;
+    }
     const inv = 1 / sum;
     for (let i = 0; i < width; i++) y[base + i] *= inv;
   }
@@ -62,8 +84,8 @@ const Softmax: Kernel = (inputs, attrs, ctx) => {
 };
 
 export const FAST_KERNELS = {
-  Add: binary('Add', (a, b) => a + b),
-  Sub: binary('Sub', (a, b) => a - b),
-  Mul: binary('Mul', (a, b) => a * b),
+  Add: binary('Add'),
+  Sub: binary('Sub'),
+  Mul: binary('Mul'),
   Softmax,
 };

@@ -9,7 +9,7 @@ import { product } from '../../../runtime/kernels/layout.ts';
 import { readIndex } from './broadcast-grad.ts';
 import type { Floats } from './floats.ts';
 import { allocateFloats, dtypeOf, floatsOf } from './floats.ts';
-import { fastMatmulInto as matmulInto } from './wasm-matmul.ts';
+import { batchedMatmul, fastMatmulInto as matmulInto } from './wasm-matmul.ts';
 import type { Vjp, VjpTable } from './vjp.ts';
 import { gradFor, outputGrad } from './vjp.ts';
 
@@ -35,12 +35,7 @@ export const MatMul: Kernel = (inputs) => {
   const s = batchedShape(a.dims, b.dims);
   const dtype = a.dtype === 'float64' || b.dtype === 'float64' ? 'float64' : 'float32';
   const c = allocateFloats(dtype, product(s.batch) * s.m * s.n);
-  const A = floatsOf(a, 'MatMul A');
-  const B = floatsOf(b, 'MatMul B');
-  for (let t = 0; t < s.aIndex.length; t++) {
-    matmulInto(c, t * s.m * s.n, { data: A, offset: s.aIndex[t]! * s.m * s.k, transposed: false },
-      { data: B, offset: s.bIndex[t]! * s.k * s.n, transposed: false }, s.m, s.k, s.n, true);
-  }
+  batchedMatmul({ a: floatsOf(a, 'MatMul A'), b: floatsOf(b, 'MatMul B'), transA: false, transB: false, ...s, out: c });
   return [tensor(dtype, outputDims(a.dims, b.dims, s), c) as Tensor];
 };
 
@@ -53,13 +48,10 @@ const matMulVjp: Vjp = (args) => {
   const { m, k, n } = s;
   const da = args.needs[0] ? gradFor(args, A.length) : undefined;
   const db = args.needs[1] ? gradFor(args, B.length) : undefined;
-  for (let t = 0; t < s.aIndex.length; t++) {
-    const ao = s.aIndex[t]! * m * k;
-    const bo = s.bIndex[t]! * k * n;
-    const go = { data: g, offset: t * m * n };
-    if (da) matmulInto(da, ao, { ...go, transposed: false }, { data: B, offset: bo, transposed: true }, m, n, k, true);
-    if (db) matmulInto(db, bo, { data: A, offset: ao, transposed: true }, { ...go, transposed: false }, k, m, n, true);
-  }
+  const each = Int32Array.from({ length: s.aIndex.length }, (_, t) => t);
+  // dA[aIndex[t]] += dC[t]·B[bIndex[t]]ᵀ;  dB[bIndex[t]] += A[aIndex[t]]ᵀ·dC[t]
+  if (da) batchedMatmul({ a: g, b: B, transA: false, transB: true, m, k: n, n: k, aIndex: each, bIndex: s.bIndex, out: da, outIndex: s.aIndex });
+  if (db) batchedMatmul({ a: A, b: g, transA: true, transB: false, m: k, k: m, n, aIndex: s.aIndex, bIndex: each, out: db, outIndex: s.bIndex });
   return [da, db];
 };
 

@@ -65,3 +65,69 @@ function copyIn(heap: Float32Array, at: number, src: ArrayLike<number>, offset: 
   if (src instanceof Float32Array) heap.set(src.subarray(offset, offset + length), at);
   else for (let i = 0; i < length; i++) heap[at + i] = src[offset + i]!;
 }
+
+export interface BatchedProduct {
+  a: Floats;
+  b: Floats;
+  /** Read each A (B) matrix as its transpose. */
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  k: number;
+  n: number;
+  /** For each product t, which A and B matrix it multiplies (broadcast batches repeat indices). */
+  aIndex: ArrayLike<number>;
+  bIndex: ArrayLike<number>;
+  /** Where product t is added: out matrix outIndex[t] (default t). `out` must start zeroed. */
+  out: Floats;
+  outIndex?: ArrayLike<number>;
+}
+
+/**
+ * out[outIndex[t]] += op(A[aIndex[t]])·op(B[bIndex[t]]) for every t: the batched products of MatMul and its
+ * VJP. Float32 runs on the WASM GEMM with every operand copied in once and the results copied out once.
+ */
+export function batchedMatmul(p: BatchedProduct): void {
+  const { m, k, n } = p;
+  const count = p.aIndex.length;
+  const outIndex = p.outIndex && !isIdentity(p.outIndex) ? p.outIndex : undefined;
+  const outAt = (t: number) => (outIndex ? outIndex[t]! : t) * m * n;
+  if (!(p.out instanceof Float32Array) || m * k * n * count < MIN_WORK) {
+    for (let t = 0; t < count; t++) {
+      matmulInto(p.out, outAt(t), { data: p.a, offset: p.aIndex[t]! * m * k, transposed: p.transA }, { data: p.b, offset: p.bIndex[t]! * k * n, transposed: p.transB }, m, k, n, true);
+    }
+    return;
+  }
+  const a = p.transA ? transposeEach(p.a, k, m) : p.a;
+  const b = p.transB ? transposeEach(p.b, n, k) : p.b;
+  const aBytes = a.length * 4;
+  const bBytes = b.length * 4;
+  const mod = reserve(aBytes + bBytes + count * m * n * 4);
+  const heap = new Float32Array(mod.memory.buffer);
+  copyIn(heap, 0, a, 0, a.length);
+  copyIn(heap, aBytes / 4, b, 0, b.length);
+  const y = aBytes + bBytes;
+  for (let t = 0; t < count; t++) mod.gemm(p.aIndex[t]! * m * k * 4, aBytes + p.bIndex[t]! * k * n * 4, y + t * m * n * 4, 1, m, k, n, 0, 0);
+  const results = new Float32Array(mod.memory.buffer, y, count * m * n);
+  if (!outIndex && p.out.length === results.length) { p.out.set(results); return; }
+  for (let t = 0; t < count; t++) {
+    const o = outAt(t);
+    const r = t * m * n;
+    for (let i = 0; i < m * n; i++) p.out[o + i] += results[r + i]!;
+  }
+}
+
+/** Each (rows × cols) matrix of a batch, transposed to (cols × rows). */
+function transposeEach(x: Floats, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  const size = rows * cols;
+  for (let base = 0; base < x.length; base += size) {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[base + c * rows + r] = x[base + r * cols + c]!;
+  }
+  return out;
+}
+
+function isIdentity(index: ArrayLike<number>): boolean {
+  for (let t = 0; t < index.length; t++) if (index[t] !== t) return false;
+  return true;
+}
