@@ -100,7 +100,7 @@ test.serial('self:N trains on text sampled from the teacher, which the teacher i
   const sampled = readFileSync(join(run, 'teacher-samples.bin'));
   t.is(sampled.byteLength, 4000 * 4);
   const ids = new Int32Array(sampled.buffer, sampled.byteOffset, 4000);
-  t.is(ids[0], tokenizer.bos);
+  t.is(ids[0], tokenizer.bos!);
   t.true(ids.every((id) => id >= 0 && id < 512));
   // Samples at temperature 1 score about the teacher's own entropy: far better than the uniform 512.
   t.true(summary.heldOut!.teacher < 20, `teacher perplexity on its samples ${summary.heldOut!.teacher}`);

@@ -14,19 +14,30 @@ import { KernelError, required } from '../../../runtime/kernel.ts';
 import type { Floats } from './floats.ts';
 import { allocateFloats, dtypeOf, floatsOf } from './floats.ts';
 import { plain, transposed } from './matmul.ts';
-import { fastMatmulInto as matmulInto } from './wasm-matmul.ts';
+import { fastMatmulInto as matmulInto, transposeInto } from './wasm-matmul.ts';
 import type { SteKind } from './ste.ts';
-import { steDerivative } from './ste.ts';
+import { applySte } from './ste.ts';
 import { layerNormRowGrad, rowStats } from './vjp-nn.ts';
 import type { Vjp, VjpTable } from './vjp.ts';
 import { gradFor, outputGrad } from './vjp.ts';
 
 export const ONEBIT_TRAIN_OP = 'OneBitTrain';
 
-/** ±1 of the latent weight (sign(0) = +1), as a matrix operand. */
+/** ±1 of the latent weight (sign(0) = sign(−0) = +1), as a matrix operand. */
 export function signsOf(w: Floats): Float32Array {
   const s = new Float32Array(w.length);
-  for (let i = 0; i < w.length; i++) s[i] = w[i]! < 0 ? -1 : 1;
+  if (w instanceof Float64Array) {
+    for (let i = 0; i < w.length; i++) s[i] = w[i]! < 0 ? -1 : 1;
+    return s;
+  }
+  // Random signs defeat branch prediction: build ±1.0f from the sign bit instead (−0 counts as +0).
+  const bits = new Int32Array(w.buffer, w.byteOffset, w.length);
+  const out = new Int32Array(s.buffer);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
+    const nonzero = ((b & 0x7fffffff) + 0x7fffffff) >>> 31;
+    out[i] = 0x3f800000 | (((b >>> 31) & nonzero) << 31);
+  }
   return s;
 }
 
@@ -56,7 +67,14 @@ export const OneBitTrain: Kernel = (inputs, attrs) => {
   const p = parts(inputs, attrs);
   const dtype = dtypeOf(p.x);
   const s = allocateFloats(dtype, p.rows * p.out);
-  matmulInto(s, 0, plain(scaledInput(p)), transposed(signsOf(p.w)), p.rows, p.inDim, p.out, false);
+  if (p.out * p.inDim > p.rows * (p.inDim + p.out)) {
+    // Few rows, big W: sᵀ = S·(x⊙g)ᵀ transposes the activations instead of the sign matrix.
+    const sT = allocateFloats(dtype, s.length);
+    matmulInto(sT, 0, plain(signsOf(p.w)), transposed(scaledInput(p)), p.out, p.inDim, p.rows, false);
+    transposeInto(sT, 0, p.out, p.rows, s, 0);
+  } else {
+    matmulInto(s, 0, plain(scaledInput(p)), transposed(signsOf(p.w)), p.rows, p.inDim, p.out, false);
+  }
   const y = allocateFloats(dtype, s.length);
   for (let r = 0; r < p.rows; r++) {
     const base = r * p.out;
@@ -112,8 +130,7 @@ const oneBitTrainVjp: Vjp = (args) => {
   if (args.needs[1]) {
     dw = gradFor(args, p.w.length); // dS = dsᵀ · (x ⊙ g), then the straight-through estimator
     matmulInto(dw, 0, transposed(ds), plain(scaledInput(p)), p.out, p.rows, p.inDim, false);
-    const ste = args.attrs.string('ste', 'tanh') as SteKind;
-    for (let i = 0; i < dw.length; i++) dw[i] *= steDerivative(ste, p.w[i]!);
+    applySte(args.attrs.string('ste', 'tanh') as SteKind, p.w, dw);
   }
   return [dx, dw, dg, dh, db];
 };

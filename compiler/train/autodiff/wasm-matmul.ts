@@ -35,9 +35,25 @@ function reserve(bytes: number): GemmModule {
 function materialise(op: MatrixOperand, rows: number, cols: number): { data: ArrayLike<number>; offset: number } {
   if (!op.transposed) return { data: op.data, offset: op.offset };
   const t = new Float32Array(rows * cols);
-  const src = op.data;
-  for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) t[r * cols + c] = src[op.offset + c * rows + r]!;
+  transposeInto(op.data, op.offset, cols, rows, t, 0);
   return { data: t, offset: 0 };
+}
+
+/** Tile side of the cache-blocked transpose. */
+const TILE = 32;
+
+/** dst (cols × rows) = src (rows × cols)ᵀ, in TILE × TILE tiles so both sides stay in cache. */
+export function transposeInto(src: ArrayLike<number>, srcOffset: number, rows: number, cols: number, dst: Floats, dstOffset: number): void {
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(cols, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const from = srcOffset + r * cols;
+        for (let c = c0; c < c1; c++) dst[dstOffset + c * rows + r] = src[from + c]!;
+      }
+    }
+  }
 }
 
 /** Below this many multiply-adds the copies cost more than they save. */
@@ -48,6 +64,7 @@ export function fastMatmulInto(c: Floats, cOffset: number, a: MatrixOperand, b: 
   if (!(c instanceof Float32Array) || m * k * n < MIN_WORK) { matmulInto(c, cOffset, a, b, m, k, n, accumulate); return; }
   const A = materialise(a, m, k);
   const B = materialise(b, k, n);
+  if (k * n > BLOCK * BLOCK) { blockedProduct(c, cOffset, A, B, m, k, n, accumulate); return; }
   const aBytes = m * k * 4;
   const bBytes = k * n * 4;
   const mod = reserve(aBytes + bBytes + m * n * 4);
@@ -59,6 +76,35 @@ export function fastMatmulInto(c: Floats, cOffset: number, a: MatrixOperand, b: 
   const out = new Float32Array(mod.memory.buffer, y, m * n);
   if (accumulate) for (let i = 0; i < out.length; i++) c[cOffset + i] += out[i]!;
   else c.set(out, cOffset);
+}
+
+/** Side of the square blocks of B a large product is cut into (256² floats = 256 KiB, an L2's worth). */
+const BLOCK = 256;
+
+/**
+ * C (m×n) [+]= A·B for a B too large to stay in cache: per block of BLOCK rows of k, the A columns and then each
+ * BLOCK×BLOCK block of B are packed contiguously, multiplied on the WASM GEMM, and the partial product added.
+ */
+function blockedProduct(c: Floats, cOffset: number, A: { data: ArrayLike<number>; offset: number }, B: { data: ArrayLike<number>; offset: number }, m: number, k: number, n: number, accumulate: boolean): void {
+  if (!accumulate) c.fill(0, cOffset, cOffset + m * n);
+  const mod = reserve((m * BLOCK + BLOCK * BLOCK + m * BLOCK) * 4);
+  const heap = new Float32Array(mod.memory.buffer);
+  const bAt = m * BLOCK;
+  const yAt = bAt + BLOCK * BLOCK;
+  for (let k0 = 0; k0 < k; k0 += BLOCK) {
+    const kc = Math.min(BLOCK, k - k0);
+    for (let r = 0; r < m; r++) copyIn(heap, r * kc, A.data, A.offset + r * k + k0, kc);
+    for (let n0 = 0; n0 < n; n0 += BLOCK) {
+      const nc = Math.min(BLOCK, n - n0);
+      for (let p = 0; p < kc; p++) copyIn(heap, bAt + p * nc, B.data, B.offset + (k0 + p) * n + n0, nc);
+      mod.gemm(0, bAt * 4, yAt * 4, 1, m, kc, nc, 0, 0);
+      for (let r = 0; r < m; r++) {
+        const from = yAt + r * nc;
+        const to = cOffset + r * n + n0;
+        for (let j = 0; j < nc; j++) c[to + j] += heap[from + j]!;
+      }
+    }
+  }
 }
 
 function copyIn(heap: Float32Array, at: number, src: ArrayLike<number>, offset: number, length: number): void {
@@ -120,10 +166,7 @@ export function batchedMatmul(p: BatchedProduct): void {
 /** Each (rows × cols) matrix of a batch, transposed to (cols × rows). */
 function transposeEach(x: Floats, rows: number, cols: number): Float32Array {
   const out = new Float32Array(x.length);
-  const size = rows * cols;
-  for (let base = 0; base < x.length; base += size) {
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[base + c * rows + r] = x[base + r * cols + c]!;
-  }
+  for (let base = 0; base < x.length; base += rows * cols) transposeInto(x, base, rows, cols, out, base);
   return out;
 }
 
