@@ -17,6 +17,7 @@ import type { TextTokenizer } from './data.ts';
 import { BatchSampler, loadTextData } from './data.ts';
 import type { DistillOptions, ResolvedDistillOptions } from './distill-options.ts';
 import { resolveDistillOptions, RUN_IDENTITY } from './distill-options.ts';
+import { fuseAttention } from './fuse-attention.ts';
 import { kdLoss } from './kd-loss.ts';
 import { decoderFeeds, isDecoderGraph } from './language-model-feeds.ts';
 import { lowerStudent } from './lower-student.ts';
@@ -100,16 +101,19 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
     elapsed = meta.elapsedSeconds!;
     say(`distill: resumed at step ${step} from ${checkpointPath}`);
   }
+  // Training runs on graphs with attention fused; the student's own graph is what gets lowered and compiled.
+  const teacherGraph = fuseAttention(teacher.graph);
+  const studentGraph = fuseAttention(student.model.graph);
   const evalWindows = 16;
   const heldOut = (graph: IrModel['graph'], p: ReadonlyMap<string, Tensor>, maxWindows?: number) =>
     perplexity(graph, p, data.heldOut, { seq: o.seq, ...(maxWindows ? { maxWindows } : {}) });
-  meta.teacherPerplexity ??= heldOut(teacher.graph, new Map()).perplexity;
-  meta.initialPerplexity ??= heldOut(student.model.graph, student.params).perplexity;
+  meta.teacherPerplexity ??= heldOut(teacherGraph, new Map()).perplexity;
+  meta.initialPerplexity ??= heldOut(studentGraph, student.params).perplexity;
   say(`distill: held-out perplexity: teacher ${meta.teacherPerplexity.toFixed(3)}, student before training ${meta.initialPerplexity.toFixed(3)}`);
 
   const log = TrainingLog.open(o.checkpointDir, o.resume ? { resumeStep: step } : {});
-  const cache = new TeacherCache(teacher.graph, teacher.hiddenStates);
-  const tape = new Tape(student.model.graph);
+  const cache = new TeacherCache(teacherGraph, teacher.hiddenStates);
+  const tape = new Tape(studentGraph);
   const progress = createTrainingProgress({ total: o.steps, stream, everySeconds: 10 });
   const save = async () => {
     const tensors = new Map<string, { dims: number[]; data: Float32Array }>();
@@ -130,7 +134,7 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
       const batch = sampler.next();
       const ids = dropLastToken(batch.ids, o.batch, o.seq);
       const target = cache.outputs(ids, batch.windows, o.seq);
-      const values = tape.run(decoderFeeds(student.model.graph, ids, o.batch), student.params).values;
+      const values = tape.run(decoderFeeds(studentGraph, ids, o.batch), student.params).values;
       const loss = kdLoss({
         teacherLogits: target.logits, studentLogits: values.get('logits')!.data as Float32Array, vocab: target.logits.length / tokensPerStep,
         teacherHidden: target.hidden, studentHidden: hidden.map((h) => values.get(h)!.data as Float32Array), hidden: target.hidden[0]!.length / tokensPerStep,
@@ -149,7 +153,7 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
       elapsed += seconds;
       const tokensPerSecond = tokensPerStep / seconds;
       const evaluate = step % o.evalEvery === 0 || step === o.steps;
-      const ppl = evaluate ? heldOut(student.model.graph, student.params, step === o.steps ? undefined : evalWindows).perplexity : undefined;
+      const ppl = evaluate ? heldOut(studentGraph, student.params, step === o.steps ? undefined : evalWindows).perplexity : undefined;
       log.append({ step, loss: loss.loss, ce: loss.ce, mse: loss.mse, lr, gradNorm, tokensPerSecond, elapsedSeconds: elapsed, ...(ppl !== undefined ? { heldOutPerplexity: ppl } : {}) });
       progress.update(step, { loss: loss.loss, ce: loss.ce, mse: loss.mse, lr, tokensPerSecond });
       if (ppl !== undefined) progress.log(`step ${step}: held-out perplexity ${ppl.toFixed(3)}${step === o.steps ? '' : ` (${evalWindows} windows)`}`);
@@ -162,7 +166,7 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
     progress.stop();
     log.close();
   }
-  const final = log.records.at(-1)?.heldOutPerplexity ?? heldOut(student.model.graph, student.params).perplexity;
+  const final = log.records.at(-1)?.heldOutPerplexity ?? heldOut(studentGraph, student.params).perplexity;
   const { signal: _s, stream: _t, ...recorded } = o;
   const summary: DistillSummary = {
     steps: step, tokens: step * tokensPerStep, seconds: elapsed, tokensPerSecond: (step * tokensPerStep) / Math.max(elapsed, 1e-9),
@@ -196,7 +200,7 @@ async function trainingData(input: DistillInput, o: ResolvedDistillOptions, say:
     if (tokens.length !== total) throw new Error(`${file} holds ${tokens.length} sampled tokens, not ${total}: remove it to sample again`);
   } else {
     let shown = 0;
-    tokens = sampleFromTeacher(input.teacher.graph, total, {
+    tokens = sampleFromTeacher(fuseAttention(input.teacher.graph), total, {
       length: o.seq + 1, bos, rng: new Rng(o.seed + 0x5eed),
       onProgress: (done) => { if (done - shown >= total / 10 || done === total) { shown = done; say(`distill: sampled ${done}/${total} tokens from the teacher`); } },
     });

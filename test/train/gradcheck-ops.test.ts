@@ -70,6 +70,10 @@ const CASES: OpCase[] = [
   { name: 'Sqrt [3,4] (positive)', op: 'Sqrt', inputs: [P([3, 4], 'positive')] },
   { name: 'Reciprocal [3,4] (away from 0)', op: 'Reciprocal', inputs: [P([3, 4], 'nonzero')] },
 
+  {
+    name: 'FusedAttention q[2,2,3,4] kT[2,1,4,5] v[2,1,5,4] (kv shared by 2 groups), additive mask with masked entries', op: 'FusedAttention', outputs: 2, seeded: [0],
+    inputs: [P([2, 2, 3, 4]), P([2, 1, 4, 5]), P([2, 1, 5, 4]), C(f32([3, 5], [0, 0, 0, -3.4028234663852886e38, -3.4028234663852886e38, 0, -0.5, 0, 0, -3.4028234663852886e38, 0.25, 0, 0, 0, 0]))], attrs: { scale: 0.5 },
+  },
   { name: 'MatMul [3,4]·[4,5]', op: 'MatMul', inputs: [P([3, 4]), P([4, 5])] },
   { name: 'MatMul batched [2,3,4]·[2,4,5]', op: 'MatMul', inputs: [P([2, 3, 4]), P([2, 4, 5])] },
   { name: 'MatMul broadcast batch [2,1,3,4]·[5,4,2]', op: 'MatMul', inputs: [P([2, 1, 3, 4]), P([5, 4, 2])] },

@@ -9,6 +9,7 @@ import { KERNELS } from '../../../runtime/kernels/index.ts';
 import type { IrGraph, IrNode } from '../../ir/graph.ts';
 import type { Floats, FloatDType } from './floats.ts';
 import { isFloats } from './floats.ts';
+import { ATTENTION_OP, attentionVjps, FusedAttention } from './attention.ts';
 import { FAST_KERNELS } from './fast-kernels.ts';
 import { OneBitTrain, ONEBIT_TRAIN_OP, oneBitTrainVjps } from './onebit-train.ts';
 import { elementwiseVjps } from './vjp-elementwise.ts';
@@ -18,8 +19,8 @@ import { nnVjps, RMSNorm } from './vjp-nn.ts';
 import type { VjpTable } from './vjp.ts';
 
 /** Forward kernels: the runtime's reference kernels, with the training engine's own where it needs them. */
-export const TRAIN_KERNELS: KernelTable = { ...KERNELS, ...FAST_KERNELS, MatMul, Gemm, RMSNorm, [ONEBIT_TRAIN_OP]: OneBitTrain };
-export const VJPS: VjpTable = { ...elementwiseVjps, ...layoutVjps, ...linearAlgebraVjps, ...nnVjps, ...oneBitTrainVjps };
+export const TRAIN_KERNELS: KernelTable = { ...KERNELS, ...FAST_KERNELS, MatMul, Gemm, RMSNorm, [ONEBIT_TRAIN_OP]: OneBitTrain, [ATTENTION_OP]: FusedAttention };
+export const VJPS: VjpTable = { ...attentionVjps, ...elementwiseVjps, ...layoutVjps, ...linearAlgebraVjps, ...nnVjps, ...oneBitTrainVjps };
 
 export interface TapeOptions {
   /** float32 (training) or float64 (gradient checks: every float value is widened). */
