@@ -1,0 +1,140 @@
+"""Loading the exported weights into the teacher and the student, and writing checkpoints onebitc compiles.
+
+init/model.safetensors (written by `onebitc export-training`): embeddings, norms, lm_head (untied only) as the
+teacher has them; per projection `<p>.weight` (the latent weight), `<p>.g`, `<p>.h` (SVID), and
+`<p>.teacher_weight` when the latent weight is not the teacher's own (`--latent-init sign`).
+
+A checkpoint folder is the OneBit release's format (BitLlamaForCausalLMInf, model_type bitllama): per
+projection `<p>.weight` int8 [out, ceil(in/8)] packed signs, `<p>.weight_scale` = h, `<p>.input_factor` = g,
+all float32 but the signs; lm_head written (untied); tokenizer files copied. A student without the
+post-LayerNorm does not fit that format: its checkpoint is a plain LlamaForCausalLM with the dequantized
+weights h ⊙ sign(W) ⊙ g, which onebitc's SVID decomposes back into the same signs (g, h then rounded to fp16).
+`training_state.pt` beside it holds the latent weights and the optimizer for resuming.
+"""
+import json
+import os
+import shutil
+
+import torch
+
+import safetensors_io
+from model import LlamaConfig, projection_names, student, teacher
+from onebit import pack_signs, unpack_signs
+
+TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model',
+                   'generation_config.json')
+
+
+def read_project(project):
+    with open(os.path.join(project, 'config.json')) as f:
+        raw = json.load(f)
+    with open(os.path.join(project, 'onebit.json')) as f:
+        settings = json.load(f)
+    return LlamaConfig(raw), settings
+
+
+def with_head(weights):
+    """A tied model's state dict lists the shared matrix twice; the export wrote it once."""
+    weights.setdefault('lm_head.weight', weights['model.embed_tokens.weight'])
+    return weights
+
+
+def load_teacher(project, config):
+    path = os.path.join(project, 'init', 'model.safetensors')
+    weights = safetensors_io.load(path)
+    for p in projection_names(config):
+        if f'{p}.teacher_weight' in weights:
+            weights[f'{p}.weight'] = weights.pop(f'{p}.teacher_weight')
+    for p in projection_names(config):
+        for k in ('g', 'h'):
+            del weights[f'{p}.{k}']
+    model = teacher(config)
+    model.load_state_dict(with_head(weights))
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def load_student(project, config, post_norm, ste):
+    weights = safetensors_io.load(os.path.join(project, 'init', 'model.safetensors'))
+    for name in [n for n in weights if n.endswith('.teacher_weight')]:
+        del weights[name]
+    model = student(config, post_norm=post_norm, ste=ste)
+    model.load_state_dict(with_head(weights))
+    # Trained: the latent weights, g, h and the norms; embeddings and the LM head stay the teacher's.
+    model.model.embed_tokens.requires_grad_(False)
+    model.lm_head.requires_grad_(False)
+    return model
+
+
+def bitllama_tensors(state, config, post_norm):
+    """A student state dict (CPU, full) → the tensors of a checkpoint, in Hugging Face order."""
+    out = {}
+    projections = set(projection_names(config))
+    for name, value in state.items():
+        prefix = name.rsplit('.', 1)[0]
+        if prefix not in projections:
+            out[name] = value.float()
+        elif name.endswith('.weight'):
+            g, h = state[f'{prefix}.g'].float(), state[f'{prefix}.h'].float()
+            if post_norm:
+                out[name] = pack_signs(value)
+                out[f'{prefix}.weight_scale'] = h
+                out[f'{prefix}.input_factor'] = g
+            else:
+                signs = torch.where(value >= 0, 1.0, -1.0)
+                out[name] = h[:, None] * signs * g[None, :]
+    if 'lm_head.weight' not in out:
+        out['lm_head.weight'] = state['model.embed_tokens.weight'].float()
+    return out
+
+
+def checkpoint_config(config, post_norm):
+    raw = dict(config.raw)
+    raw['tie_word_embeddings'] = False
+    raw['torch_dtype'] = 'float32'
+    if post_norm:
+        raw['model_type'] = 'bitllama'
+        raw['architectures'] = ['BitLlamaForCausalLMInf']
+    return raw
+
+
+def save_checkpoint(directory, project, state, config, post_norm, training_state=None):
+    """Writes `directory` (replacing an earlier one) via a temporary folder renamed at the end."""
+    temporary = directory.rstrip('/') + '.partial'
+    shutil.rmtree(temporary, ignore_errors=True)
+    os.makedirs(temporary)
+    safetensors_io.save(os.path.join(temporary, 'model.safetensors'), bitllama_tensors(state, config, post_norm),
+                        metadata={'format': 'pt'})
+    with open(os.path.join(temporary, 'config.json'), 'w') as f:
+        json.dump(checkpoint_config(config, post_norm), f, indent=2)
+    for name in TOKENIZER_FILES:
+        if os.path.exists(os.path.join(project, name)):
+            shutil.copy(os.path.join(project, name), temporary)
+    if training_state is not None:
+        torch.save(training_state, os.path.join(temporary, 'training_state.pt'))
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(temporary, directory)
+
+
+def load_checkpoint_student(directory, config, ste='tanh'):
+    """A checkpoint folder (BitLlama format) → the student it was written from (latent weights ±1)."""
+    weights = safetensors_io.load(os.path.join(directory, 'model.safetensors'))
+    with open(os.path.join(directory, 'config.json')) as f:
+        post_norm = json.load(f).get('model_type') == 'bitllama'
+    state = {}
+    projections = set(projection_names(config))
+    for name, value in weights.items():
+        prefix, kind = name.rsplit('.', 1)
+        if prefix not in projections:
+            state[name] = value
+        elif kind == 'weight' and post_norm:
+            in_features = weights[f'{prefix}.input_factor'].shape[0]
+            state[name] = unpack_signs(value, in_features)
+            state[f'{prefix}.g'] = weights[f'{prefix}.input_factor']
+            state[f'{prefix}.h'] = weights[f'{prefix}.weight_scale']
+        elif kind == 'weight':
+            raise ValueError(f'{directory}: a checkpoint without the post-LayerNorm (dequantized weights) is read by onebitc, not here')
+    untied = LlamaConfig({**config.raw, 'tie_word_embeddings': False})
+    model = student(untied, post_norm=post_norm, ste=ste)
+    model.load_state_dict(state)
+    return model.eval()
