@@ -33,10 +33,11 @@ function node(script: string, ...args: string[]) {
 test('the tarball holds the CLI, dist, types, runtime sources and README, and no tests, fixtures, bench or examples', (t) => {
   const files = packed.files.map((f) => f.path);
   t.log(`${packed.filename}: ${packed.entryCount} files, ${(packed.size / 1024).toFixed(0)} KiB packed, ${(packed.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
-  for (const path of ['package.json', 'README.md', 'bin/onebitc.js', 'dist/cli.js', 'dist/index.js', 'dist/vite.js', 'dist/rollup.js', 'types/index.d.ts', 'types/client.d.ts', 'runtime/bundle-entry.ts']) {
+  for (const path of ['package.json', 'README.md', 'bin/onebitc.js', 'dist/cli.js', 'dist/index.js', 'dist/vite.js', 'dist/rollup.js', 'types/index.d.ts', 'types/client.d.ts', 'runtime/bundle-entry.ts', 'compiler/train/pytorch/train.py']) {
     t.true(files.includes(path), path);
   }
-  const unwanted = files.filter((f) => /^(test|bench|examples|scripts|compiler|node_modules|out)\//.test(f) || /fixtures|\.test\.ts$|\.map$|tsconfig/.test(f));
+  // compiler/train/pytorch/: the Python sources export-training copies into its projects
+  const unwanted = files.filter((f) => (/^(test|bench|examples|scripts|compiler|node_modules|out)\//.test(f) && !f.startsWith('compiler/train/pytorch/')) || /fixtures|\.test\.ts$|\.map$|tsconfig/.test(f));
   t.deepEqual(unwanted, []);
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   for (const peer of ['vite', 'rollup']) t.true(manifest.peerDependenciesMeta[peer].optional, `${peer} is an optional peer`);
