@@ -34,8 +34,8 @@ def read_project(project):
 
 
 def with_head(weights):
-    """A tied model's state dict lists the shared matrix twice; the export wrote it once."""
-    weights.setdefault('lm_head.weight', weights['model.embed_tokens.weight'])
+    """A tied model's head is its embedding matrix, which the export wrote once."""
+    weights.setdefault('lm_head.weight', weights['model.embed_tokens.weight'].clone())
     return weights
 
 
@@ -83,8 +83,6 @@ def bitllama_tensors(state, config, post_norm):
             else:
                 signs = torch.where(value >= 0, 1.0, -1.0)
                 out[name] = h[:, None] * signs * g[None, :]
-    if 'lm_head.weight' not in out:
-        out['lm_head.weight'] = state['model.embed_tokens.weight'].float()
     return out
 
 
@@ -134,7 +132,6 @@ def load_checkpoint_student(directory, config, ste='tanh'):
             state[f'{prefix}.h'] = weights[f'{prefix}.weight_scale']
         elif kind == 'weight':
             raise ValueError(f'{directory}: a checkpoint without the post-LayerNorm (dequantized weights) is read by onebitc, not here')
-    untied = LlamaConfig({**config.raw, 'tie_word_embeddings': False})
-    model = student(untied, post_norm=post_norm, ste=ste)
+    model = student(config, post_norm=post_norm, ste=ste)
     model.load_state_dict(state)
     return model.eval()

@@ -29,7 +29,6 @@ class LlamaConfig:
         self.vocab_size = raw['vocab_size']
         self.eps = raw.get('rms_norm_eps', 1e-6)
         self.rope_theta = raw.get('rope_theta', 10000.0)
-        self.tied = raw.get('tie_word_embeddings', False)
 
 
 class RMSNorm(nn.Module):
@@ -116,15 +115,17 @@ class Backbone(nn.Module):
 
 
 class LlamaForCausalLM(nn.Module):
-    """forward(ids [b, t]) → (logits [b, t, vocab], hidden states: every decoder layer's output [b, t, hidden])."""
+    """forward(ids [b, t]) → (logits [b, t, vocab], hidden states: every decoder layer's output [b, t, hidden]).
+
+    The head is never tied to the embeddings (a tied model loads the same matrix into both): both stay frozen
+    in training, and FSDP cannot shard one parameter across two units.
+    """
 
     def __init__(self, c, linear):
         super().__init__()
         self.c = c
         self.model = Backbone(c, linear)
         self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
-        if c.tied:
-            self.lm_head.weight = self.model.embed_tokens.weight
 
     def forward(self, ids):
         x = self.model.embed_tokens(ids)

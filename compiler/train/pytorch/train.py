@@ -85,15 +85,15 @@ class Run:
             self.device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
 
     def wrap(self, model):
-        model = model.to(self.device)
         if not self.distributed:
-            return model
+            return model.to(self.device)
         import functools
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
         from torch.distributed.fsdp.wrap import lambda_auto_wrap_policy
         from model import DecoderLayer
         # One unit per decoder layer, and the frozen embedding and head apart: every unit is then all
-        # trainable or all frozen, as FSDP's flat parameters require.
+        # trainable or all frozen, as FSDP's flat parameters require. The model stays on the CPU until
+        # each unit is sharded onto its GPU (device_id), so no GPU ever holds the whole model.
         units = {id(model.model.embed_tokens), id(model.lm_head)}
         policy = functools.partial(lambda_auto_wrap_policy, lambda_fn=lambda m: isinstance(m, DecoderLayer) or id(m) in units)
         return FSDP(model, auto_wrap_policy=policy, device_id=self.device if self.device.type == 'cuda' else None)
