@@ -137,15 +137,15 @@ test('5 distillation steps lower the KD loss; the final checkpoint compiles to t
   t.deepEqual(readFileSync(join(project, 'resumed', 'checkpoint-final', 'model.safetensors')), readFileSync(join(final, 'model.safetensors')));
 });
 
-test('--no-post-norm: the checkpoint is a plain LlamaForCausalLM whose SVID gives back the student (g, h at fp16)', (t) => {
+test('--no-post-norm: the checkpoint is a plain LlamaForCausalLM whose SVID gives back the trained student (g, h at fp16)', (t) => {
   if (torchMissing) return t.fail(torchMissing);
   const project = exportProject('--no-post-norm');
-  python(project, 'train.py', '--steps', '0', '--out', join(project, 'step0'));
-  const checkpoint = join(project, 'step0', 'checkpoint-final');
+  python(project, 'train.py', '--data', tokens(), '--steps', '5', '--batch', '2', '--seq', '32', '--lr', '5e-3', '--warmup', '0', '--out', join(project, 'run'));
+  const checkpoint = join(project, 'run', 'checkpoint-final');
   t.like(JSON.parse(readFileSync(join(checkpoint, 'config.json'), 'utf8')), { architectures: ['LlamaForCausalLM'] });
-  const student = torchLogits(project);
+  const student = torchLogits(project, '--checkpoint', checkpoint);
   const diff = maxAbsDiff(bundleLogits(checkpoint, '--no-fp16'), student);
-  t.log(`no post-norm, step 0: max |Δ| ${diff.toExponential(2)}`);
+  t.log(`no post-norm, 5 steps: max |Δ| ${diff.toExponential(2)} (g and h rounded to fp16 by the compile)`);
   t.true(diff <= 2e-2);
 });
 

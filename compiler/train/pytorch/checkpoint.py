@@ -115,23 +115,26 @@ def save_checkpoint(directory, project, state, config, post_norm, training_state
 
 
 def load_checkpoint_student(directory, config, ste='tanh'):
-    """A checkpoint folder (BitLlama format) → the student it was written from (latent weights ±1)."""
+    """A checkpoint folder → the student it was written from: OneBit layers with latent weights ±1 (BitLlama),
+    or plain linears holding h ⊙ sign(W) ⊙ g (a student without the post-LayerNorm: the same function)."""
     weights = safetensors_io.load(os.path.join(directory, 'model.safetensors'))
     with open(os.path.join(directory, 'config.json')) as f:
         post_norm = json.load(f).get('model_type') == 'bitllama'
+    if not post_norm:
+        model = teacher(config)
+        model.load_state_dict(weights)
+        return model.eval()
     state = {}
     projections = set(projection_names(config))
     for name, value in weights.items():
         prefix, kind = name.rsplit('.', 1)
         if prefix not in projections:
             state[name] = value
-        elif kind == 'weight' and post_norm:
+        elif kind == 'weight':
             in_features = weights[f'{prefix}.input_factor'].shape[0]
             state[name] = unpack_signs(value, in_features)
             state[f'{prefix}.g'] = weights[f'{prefix}.input_factor']
             state[f'{prefix}.h'] = weights[f'{prefix}.weight_scale']
-        elif kind == 'weight':
-            raise ValueError(f'{directory}: a checkpoint without the post-LayerNorm (dequantized weights) is read by onebitc, not here')
-    model = student(config, post_norm=post_norm, ste=ste)
+    model = student(config, post_norm=True, ste=ste)
     model.load_state_dict(state)
     return model.eval()
