@@ -61,6 +61,13 @@ test.serial('the installed CLI compiles stories260K and runs it', (t) => {
   t.regex(ran.stderr, /12 tokens in [\d.]+ s/);
 });
 
+test.serial('the installed CLI finds the Python sources export-training copies', (t) => {
+  const bin = join(app, 'node_modules', '.bin', 'onebitc');
+  const r = spawnSync(bin, ['export-training', FIXTURE, '-o', 'training'], { cwd: app, env, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.is(readFileSync(join(app, 'training', 'train.py'), 'utf8'), readFileSync(join(ROOT, 'compiler/train/pytorch/train.py'), 'utf8'));
+});
+
 test.serial('the programmatic API of the installed package compiles a bundle that tells the reference story', (t) => {
   writeFileSync(join(app, 'api.js', ), `
     import { compile, ONEBITC_VERSION } from 'onebitc';
