@@ -33,33 +33,43 @@ def read_project(project):
     return LlamaConfig(raw), settings
 
 
-def with_head(weights):
-    """A tied model's head is its embedding matrix, which the export wrote once."""
-    weights.setdefault('lm_head.weight', weights['model.embed_tokens.weight'].clone())
-    return weights
+def fill(model, path, rename):
+    """Copies the tensors of `path` into the model's parameters one at a time (never a second copy of the model).
+    `rename(name, names)` gives the parameter a tensor goes to, or None to skip it; every parameter must be filled.
+    A tied model's head is its embedding matrix, which the export wrote once."""
+    names = set(safetensors_io.read_header(path)[0])
+    params = dict(model.named_parameters())
+    unfilled = set(params)
+    for name, value in safetensors_io.tensors(path):
+        target = rename(name, names)
+        if target is None:
+            continue
+        targets = [target] + (['lm_head.weight'] if target == 'model.embed_tokens.weight' and 'lm_head.weight' not in names else [])
+        for t in targets:
+            if t not in params or params[t].shape != value.shape:
+                raise ValueError(f'{path}: tensor {name!r} {list(value.shape)} does not fit the model')
+            with torch.no_grad():
+                params[t].copy_(value)
+            unfilled.discard(t)
+    if unfilled:
+        raise ValueError(f'{path}: no tensor for {", ".join(sorted(unfilled))}')
 
 
 def load_teacher(project, config):
-    path = os.path.join(project, 'init', 'model.safetensors')
-    weights = safetensors_io.load(path)
-    for p in projection_names(config):
-        if f'{p}.teacher_weight' in weights:
-            weights[f'{p}.weight'] = weights.pop(f'{p}.teacher_weight')
-    for p in projection_names(config):
-        for k in ('g', 'h'):
-            del weights[f'{p}.{k}']
+    def rename(name, names):
+        prefix, kind = name.rsplit('.', 1)
+        if kind in ('g', 'h') or (kind == 'weight' and f'{prefix}.teacher_weight' in names):
+            return None
+        return f'{prefix}.weight' if kind == 'teacher_weight' else name
     model = teacher(config)
-    model.load_state_dict(with_head(weights))
+    fill(model, os.path.join(project, 'init', 'model.safetensors'), rename)
     model.requires_grad_(False)
     return model.eval()
 
 
 def load_student(project, config, post_norm, ste):
-    weights = safetensors_io.load(os.path.join(project, 'init', 'model.safetensors'))
-    for name in [n for n in weights if n.endswith('.teacher_weight')]:
-        del weights[name]
     model = student(config, post_norm=post_norm, ste=ste)
-    model.load_state_dict(with_head(weights))
+    fill(model, os.path.join(project, 'init', 'model.safetensors'), lambda name, _: None if name.endswith('.teacher_weight') else name)
     # Trained: the latent weights, g, h and the norms; embeddings and the LM head stay the teacher's.
     model.model.embed_tokens.requires_grad_(False)
     model.lm_head.requires_grad_(False)

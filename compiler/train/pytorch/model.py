@@ -31,6 +31,16 @@ class LlamaConfig:
         self.rope_theta = raw.get('rope_theta', 10000.0)
 
 
+class Linear(nn.Linear):
+    """nn.Linear without bias or random init: every weight is loaded from a file (init of a 7B model is slow)."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__(in_features, out_features, bias=False)
+
+    def reset_parameters(self):
+        pass
+
+
 class RMSNorm(nn.Module):
     def __init__(self, size, eps):
         super().__init__()
@@ -125,7 +135,7 @@ class LlamaForCausalLM(nn.Module):
         super().__init__()
         self.c = c
         self.model = Backbone(c, linear)
-        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.lm_head = Linear(c.hidden_size, c.vocab_size)
 
     def forward(self, ids):
         x = self.model.embed_tokens(ids)
@@ -140,7 +150,7 @@ class LlamaForCausalLM(nn.Module):
 
 
 def teacher(config):
-    return LlamaForCausalLM(config, lambda i, o: nn.Linear(i, o, bias=False))
+    return LlamaForCausalLM(config, Linear)
 
 
 def student(config, post_norm=True, ste='tanh'):

@@ -25,21 +25,22 @@ def read_header(path):
     return header, 8 + length
 
 
-def load(path, names=None):
-    """The tensors of `path` (only `names` when given), as CPU tensors."""
+def tensors(path):
+    """(name, CPU tensor) for each tensor of `path`, read one at a time."""
     header, base = read_header(path)
-    out = {}
     with open(path, 'rb') as f:
         for name, entry in header.items():
-            if names is not None and name not in names:
-                continue
             begin, end = entry['data_offsets']
             f.seek(base + begin)
             data = bytearray(f.read(end - begin))
             dtype = DTYPES[entry['dtype']]
             t = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
-            out[name] = t.reshape(entry['shape'])
-    return out
+            yield name, t.reshape(entry['shape'])
+
+
+def load(path):
+    """Every tensor of `path`, by name."""
+    return dict(tensors(path))
 
 
 def save(path, tensors, metadata=None):
