@@ -172,7 +172,7 @@ program
         output, latentInit: opts.latentInit as LatentInit, postNorm: opts.postNorm,
         onLayer: (p) => process.stderr.write(`onebitc: layer ${p.layer + 1}/${p.layers}: SVID of 7 projections, worst residual ${p.worstResidual.toFixed(3)} (${p.seconds.toFixed(1)} s)\n`),
       });
-      process.stdout.write(`onebitc: ${model} → ${output.replace(/\/+$/, '')}/ (PyTorch OneBit training project: ${result.projections} projections in ${result.layers} layer${result.layers === 1 ? "" : "s"}, init ${formatBytes(result.initBytes)})\n`);
+      process.stdout.write(`onebitc: ${model} → ${output.replace(/\/+$/, '')}/ (PyTorch OneBit training project: ${result.projections} projections in ${result.layers} layer${result.layers === 1 ? '' : 's'}, init ${formatBytes(result.initBytes)})\n`);
       process.stdout.write(`next: python ${join(output, 'train.py')} --data tokens.bin (see ${join(output, 'README.md')}), then onebitc ${join(output, 'checkpoint-final')} -o <bundle>\n`);
     } catch (e) {
       fail(e);
