@@ -1,5 +1,6 @@
 // The command line: thin, it parses arguments, shows progress and turns failures into one clear line.
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { FormatError } from '../formats/errors.ts';
@@ -12,6 +13,9 @@ import { compile, ONEBIT_KERNELS, TARGETS } from './compile.ts';
 import { formatBytes, inspect } from './inspect.ts';
 import { CompileError, formatDiagnostic } from './ir/diagnostics.ts';
 import { registerLmCommands } from './cli-lm.ts';
+import { exportTraining } from './train/export-pytorch.ts';
+import type { LatentInit } from './train/init-weights.ts';
+import { LATENT_INITS } from './train/init-weights.ts';
 import { ONEBITC_VERSION } from './version.ts';
 import type { SteKind } from './train/autodiff/ste.ts';
 import { STE_KINDS } from './train/autodiff/ste.ts';
@@ -153,6 +157,7 @@ function distillLine(d: DistillSummary, dir: string): string {
 const program = new Command('onebitc')
   .description('Compile a model (ONNX, or a Hugging Face checkpoint) into a 1-bit (OneBit) bundle that runs anywhere JavaScript runs')
   .version(ONEBITC_VERSION)
+  .enablePositionalOptions() // `export-training <model> -o <dir>`: the -o after a subcommand is the subcommand's
   .argument('<input>', 'model to compile: a .onnx file, a Hugging Face folder, or a .safetensors file with config.json beside it')
   .option('-o, --output <dir>', 'bundle folder to write (replaced atomically); required')
   .option('--no-quantize', 'keep every Linear in full precision (the reference bundle)')
@@ -235,6 +240,28 @@ program
   .action(async (model: string) => {
     try {
       process.stdout.write((await inspect(model)) + '\n');
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('export-training')
+  .description('write a PyTorch project that trains the OneBit student of a Hugging Face LLaMA by distillation (for a GPU cluster); its checkpoints compile with onebitc')
+  .argument('<model>', 'a Hugging Face LLaMA folder (config.json + safetensors)')
+  .option('-o, --output <dir>', 'project folder to create; required')
+  .option('--latent-init <kind>', "latent weight init: 'svid' (W itself) or 'sign' (sign(W)·0.01)", 'svid')
+  .option('--no-post-norm', 'train without the LayerNorm after each OneBit projection')
+  .action(async (model: string, opts: { output?: string; latentInit: string; postNorm: boolean }) => {
+    const output = opts.output ?? program.error('onebitc: error: missing -o <dir>: the project folder to write');
+    if (!(LATENT_INITS as readonly string[]).includes(opts.latentInit)) program.error(`onebitc: error: unsupported latent init "${opts.latentInit}". Should be one of: ${LATENT_INITS.join(', ')}`);
+    try {
+      const result = await exportTraining(model, {
+        output, latentInit: opts.latentInit as LatentInit, postNorm: opts.postNorm,
+        onLayer: (p) => process.stderr.write(`onebitc: layer ${p.layer + 1}/${p.layers}: SVID of 7 projections, worst residual ${p.worstResidual.toFixed(3)} (${p.seconds.toFixed(1)} s)\n`),
+      });
+      process.stdout.write(`onebitc: ${model} → ${output.replace(/\/+$/, '')}/ (PyTorch OneBit training project: ${result.projections} projections in ${result.layers} layer${result.layers === 1 ? '' : 's'}, init ${formatBytes(result.initBytes)})\n`);
+      process.stdout.write(`next: python ${join(output, 'train.py')} --data tokens.bin (see ${join(output, 'README.md')}), then onebitc ${join(output, 'checkpoint-final')} -o <bundle>\n`);
     } catch (e) {
       fail(e);
     }

@@ -33,10 +33,11 @@ function node(script: string, ...args: string[]) {
 test('the tarball holds the CLI, dist, types, runtime sources and README, and no tests, fixtures, bench or examples', (t) => {
   const files = packed.files.map((f) => f.path);
   t.log(`${packed.filename}: ${packed.entryCount} files, ${(packed.size / 1024).toFixed(0)} KiB packed, ${(packed.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
-  for (const path of ['package.json', 'README.md', 'bin/onebitc.js', 'dist/cli.js', 'dist/index.js', 'dist/vite.js', 'dist/rollup.js', 'types/index.d.ts', 'types/client.d.ts', 'runtime/bundle-entry.ts']) {
+  for (const path of ['package.json', 'README.md', 'bin/onebitc.js', 'dist/cli.js', 'dist/index.js', 'dist/vite.js', 'dist/rollup.js', 'types/index.d.ts', 'types/client.d.ts', 'runtime/bundle-entry.ts', 'compiler/train/pytorch/train.py']) {
     t.true(files.includes(path), path);
   }
-  const unwanted = files.filter((f) => /^(test|bench|examples|scripts|compiler|node_modules|out)\//.test(f) || /fixtures|\.test\.ts$|\.map$|tsconfig/.test(f));
+  // compiler/train/pytorch/: the Python sources export-training copies into its projects
+  const unwanted = files.filter((f) => (/^(test|bench|examples|scripts|compiler|node_modules|out)\//.test(f) && !f.startsWith('compiler/train/pytorch/')) || /fixtures|\.test\.ts$|\.map$|tsconfig/.test(f));
   t.deepEqual(unwanted, []);
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   for (const peer of ['vite', 'rollup']) t.true(manifest.peerDependenciesMeta[peer].optional, `${peer} is an optional peer`);
@@ -58,6 +59,13 @@ test.serial('the installed CLI compiles stories260K and runs it', (t) => {
   t.is(ran.status, 0, ran.stderr);
   t.true(ran.stdout.startsWith('Once upon a time'), ran.stdout);
   t.regex(ran.stderr, /12 tokens in [\d.]+ s/);
+});
+
+test.serial('the installed CLI finds the Python sources export-training copies', (t) => {
+  const bin = join(app, 'node_modules', '.bin', 'onebitc');
+  const r = spawnSync(bin, ['export-training', FIXTURE, '-o', 'training'], { cwd: app, env, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.is(readFileSync(join(app, 'training', 'train.py'), 'utf8'), readFileSync(join(ROOT, 'compiler/train/pytorch/train.py'), 'utf8'));
 });
 
 test.serial('the programmatic API of the installed package compiles a bundle that tells the reference story', (t) => {
