@@ -17,8 +17,29 @@ export interface ModelOptions {
    * `'webgpu'` (WGSL shaders), or `'js'` alone for reference kernels only. Default: compile()'s (all targets).
    */
   target?: Target | 'js' | readonly (Target | 'js')[];
-  /** Knowledge distillation is not implemented in this version: setting it fails with a clear message. */
-  distill?: never;
+  /**
+   * Knowledge distillation before codegen, as the CLI's `--distill`: a text file (relative to the project root;
+   * its last 10 % held out) or `'self:N'`, or the data with the training options. Training runs once; its
+   * bundle is cached by the model, the options and the data's content.
+   */
+  distill?: string | PluginDistillOptions;
+}
+
+/** The CLI's distillation options, by compile()'s names. */
+export interface PluginDistillOptions {
+  data: string;
+  steps?: number;
+  lr?: number;
+  alpha?: number;
+  seq?: number;
+  batch?: number;
+  seed?: number;
+  warmup?: number;
+  clip?: number;
+  temperature?: number;
+  ste?: 'tanh' | 'clip';
+  postNorm?: boolean;
+  latentInit?: 'weight' | 'sign';
 }
 
 /** What the plugin reports for each model it provides. */

@@ -107,6 +107,13 @@ export class ModelCache {
     return out;
   }
 
+  /** The sha256 of a file the compile reads besides the model (distillation's training text). */
+  async contentHash(path: string): Promise<string> {
+    const { sha256 } = await this.fileHash(path);
+    await this.saveMemo();
+    return sha256;
+  }
+
   /** The cache key of `input` compiled with `options`. */
   async key(input: string, options: ResolvedModelOptions): Promise<string> {
     const files = await this.inputFiles(input);

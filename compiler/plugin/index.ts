@@ -110,7 +110,11 @@ export const unpluginOnebit = createUnplugin<OnebitPluginOptions | undefined>((r
   async function provide(input: string, resolved: ResolvedModelOptions): Promise<CompileEvent & { key: string }> {
     const name = modelName(input);
     const cacheStore = getCache();
-    const key = await cacheStore.key(input, resolved);
+    // The training text is part of the key by content (and named relative to the root, not by absolute path).
+    const data = resolved.distill && !/^self:\d+$/.test(resolved.distill.data) ? resolve(root, resolved.distill.data) : undefined;
+    if (data !== undefined && !existsSync(data)) throw new PluginOptionError(`${name}: distill: training text ${data} not found`);
+    const keyed = data !== undefined ? { ...resolved, distill: { ...resolved.distill!, dataSha256: await cacheStore.contentHash(data) } } : resolved;
+    const key = await cacheStore.key(input, keyed);
     const outDir = cacheStore.bundleDir(key);
     return cacheStore.once(key, async () => {
       if (await cacheStore.has(key)) {
@@ -129,10 +133,11 @@ export const unpluginOnebit = createUnplugin<OnebitPluginOptions | undefined>((r
         ...(resolved.fp16 !== null ? { fp16: resolved.fp16 } : {}),
         targets: resolved.targets,
         log: (line) => logger.info(line),
+        ...(resolved.distill ? { distill: { ...resolved.distill, data: data ?? resolved.distill.data, checkpointDir: `${outDir}.distill`, resume: existsSync(join(`${outDir}.distill`, 'checkpoint')), stream: lineStream((line) => logger.info(`onebitc: ${name}: ${line}`)) } } : {}),
       });
       const seconds = (performance.now() - started) / 1000;
       const converted = result.layers.filter((l) => !l.kept).length;
-      const what = resolved.quantize ? `${converted} OneBit layers` : 'original weights';
+      const what = !resolved.quantize ? 'original weights' : result.distill ? `${result.trainedOneBitLayers} OneBit layers trained by distillation, held-out perplexity ${result.distill.heldOut?.final.toFixed(2)}` : `${converted} OneBit layers`;
       logger.info(`onebitc: compiled ${name} in ${seconds.toFixed(1)} s (${what}; weights ${formatBytes(result.sizeBefore)} → ${formatBytes(result.sizeAfter)})`);
       for (const w of result.warnings) logger.warn(`onebitc: ${name}: ${formatDiagnostic(w)}`);
       if (result.languageModel && converted > 0) {
@@ -143,6 +148,19 @@ export const unpluginOnebit = createUnplugin<OnebitPluginOptions | undefined>((r
       options.onCompile?.(event);
       return { ...event, key };
     });
+  }
+
+  /** A stream for distillation's progress lines, each passed to `line` (the bundler's logger). */
+  function lineStream(line: (text: string) => void): NodeJS.WritableStream & { isTTY: false } {
+    let pending = '';
+    return {
+      isTTY: false,
+      write(chunk: string | Uint8Array) {
+        pending += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+        for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) { line(pending.slice(0, nl)); pending = pending.slice(nl + 1); }
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream & { isTTY: false };
   }
 
   /** A JavaScript expression for the URL of one bundle file, as this bundler serves or emits it. */

@@ -18,8 +18,29 @@ export interface ModelOptions {
    * `'webgpu'` (WGSL shaders), or `'js'` alone for reference kernels only. Default: compile()'s (all targets).
    */
   target?: Target | 'js' | readonly (Target | 'js')[];
-  /** Knowledge distillation is not implemented in this version: setting it fails with a clear message. */
-  distill?: never;
+  /**
+   * Knowledge distillation before codegen, as the CLI's `--distill`: a text file (relative to the project root;
+   * its last 10 % held out) or `'self:N'`, or the data with the training options. Training runs once; its
+   * bundle is cached by the model, the options and the data's content.
+   */
+  distill?: string | PluginDistillOptions;
+}
+
+/** The CLI's distillation options, by compile()'s names. */
+export interface PluginDistillOptions {
+  data: string;
+  steps?: number;
+  lr?: number;
+  alpha?: number;
+  seq?: number;
+  batch?: number;
+  seed?: number;
+  warmup?: number;
+  clip?: number;
+  temperature?: number;
+  ste?: 'tanh' | 'clip';
+  postNorm?: boolean;
+  latentInit?: 'weight' | 'sign';
 }
 
 /** What the plugin reports for each model it provides (for logs, tests and tooling). */
@@ -61,6 +82,8 @@ export interface ResolvedModelOptions {
   fp16: boolean | null;
   /** compile()'s `targets` ([] for reference kernels only). */
   targets: Target[];
+  /** Distillation (data as given; the plugin resolves a file against the root), or null. */
+  distill: PluginDistillOptions | null;
 }
 
 const MODEL_KEYS = ['quantize', 'keep', 'quantizeHead', 'fp16', 'target', 'distill'] as const;
@@ -75,14 +98,34 @@ export class PluginOptionError extends Error {
   override name = 'PluginOptionError';
 }
 
-const DISTILL_MESSAGE = 'distill is not implemented in this version of onebitc (it compiles by SVID only); remove the option';
+const DISTILL_NUMBERS = ['steps', 'lr', 'alpha', 'seq', 'batch', 'seed', 'warmup', 'clip', 'temperature'] as const;
+const DISTILL_CHOICES = { ste: ['tanh', 'clip'], latentInit: ['weight', 'sign'] } as const;
+const DISTILL_KEYS: readonly string[] = ['data', ...DISTILL_NUMBERS, ...Object.keys(DISTILL_CHOICES), 'postNorm'];
+
+function checkDistill(value: unknown, where: string): void {
+  if (typeof value === 'string') {
+    if (value === '') throw new PluginOptionError(`${where}: distill needs a text file or 'self:N'`);
+    return;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PluginOptionError(`${where}: distill must be a text file, 'self:N', or an object with data and training options`);
+  const d = value as Record<string, unknown>;
+  for (const key of Object.keys(d)) if (!DISTILL_KEYS.includes(key)) throw new PluginOptionError(`${where}: unknown distill option "${key}". Should be one of: ${DISTILL_KEYS.join(', ')}`);
+  if (typeof d['data'] !== 'string' || d['data'] === '') throw new PluginOptionError(`${where}: distill.data must name a text file or 'self:N'`);
+  for (const key of DISTILL_NUMBERS) {
+    if (d[key] !== undefined && (typeof d[key] !== 'number' || !Number.isFinite(d[key]))) throw new PluginOptionError(`${where}: distill.${key} must be a number, got ${JSON.stringify(d[key])}`);
+  }
+  for (const [key, choices] of Object.entries(DISTILL_CHOICES)) {
+    if (d[key] !== undefined && !(choices as readonly unknown[]).includes(d[key])) throw new PluginOptionError(`${where}: distill.${key} must be one of: ${choices.join(', ')}`);
+  }
+  if (d['postNorm'] !== undefined && typeof d['postNorm'] !== 'boolean') throw new PluginOptionError(`${where}: distill.postNorm must be true or false`);
+}
 
 /** Checks options given as JavaScript (any shape): unknown names list the valid ones. */
 function checkModelOptions(options: Readonly<Record<string, unknown>>, where: string, allowed: readonly string[] = MODEL_KEYS): void {
   for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) throw new PluginOptionError(`${where}: unknown option "${key}". Should be one of: ${allowed.filter((k) => k !== 'distill').join(', ')}`);
+    if (!allowed.includes(key)) throw new PluginOptionError(`${where}: unknown option "${key}". Should be one of: ${allowed.join(', ')}`);
   }
-  if (options['distill'] !== undefined) throw new PluginOptionError(`${where}: ${DISTILL_MESSAGE}`);
+  if (options['distill'] !== undefined) checkDistill(options['distill'], where);
   for (const key of ['quantize', 'quantizeHead', 'fp16'] as const) {
     const v = options[key];
     if (v !== undefined && typeof v !== 'boolean') throw new PluginOptionError(`${where}: ${key} must be true or false, got ${JSON.stringify(v)}`);
@@ -127,9 +170,9 @@ export function parseQuery(query: string, where: string): ModelOptions {
   for (const [rawKey, value] of params) {
     if (rawKey === 'onebit') continue;
     const key = QUERY_KEYS[rawKey];
-    if (!key) throw new PluginOptionError(`${where}: unknown query option "${rawKey}". Should be one of: onebit, ${Object.keys(QUERY_KEYS).filter((k) => k !== 'distill').join(', ')}`);
-    if (key === 'distill') throw new PluginOptionError(`${where}: ${DISTILL_MESSAGE}`);
+    if (!key) throw new PluginOptionError(`${where}: unknown query option "${rawKey}". Should be one of: onebit, ${Object.keys(QUERY_KEYS).join(', ')}`);
     if (key === 'keep') keep.push(value);
+    else if (key === 'distill') options.distill = value;
     else if (key === 'target') options.target = value.split(',').map((t) => t.trim());
     else options[key] = parseBoolean(rawKey, value, where);
   }
@@ -140,13 +183,15 @@ export function parseQuery(query: string, where: string): ModelOptions {
 
 /** Merges option layers (later wins; `keep` lists add up) and fills in the defaults. */
 export function resolveModelOptions(...layers: readonly (ModelOptions | undefined)[]): ResolvedModelOptions {
-  const resolved: ResolvedModelOptions = { quantize: true, keep: [], quantizeHead: false, fp16: null, targets: [...TARGETS] };
+  const resolved: ResolvedModelOptions = { quantize: true, keep: [], quantizeHead: false, fp16: null, targets: [...TARGETS], distill: null };
   for (const layer of layers) {
     if (!layer) continue;
     if (layer.quantize !== undefined) resolved.quantize = layer.quantize;
     if (layer.keep !== undefined) resolved.keep.push(...(typeof layer.keep === 'string' ? [layer.keep] : layer.keep));
     if (layer.quantizeHead !== undefined) resolved.quantizeHead = layer.quantizeHead;
     if (layer.fp16 !== undefined) resolved.fp16 = layer.fp16;
+    // A string (the query's `distill=file`) names the data and keeps the training options of the layers below.
+    if (layer.distill !== undefined) resolved.distill = { ...resolved.distill, ...(typeof layer.distill === 'string' ? { data: layer.distill } : layer.distill) };
     if (layer.target !== undefined) {
       const list: readonly string[] = typeof layer.target === 'string' ? [layer.target] : layer.target;
       // As the CLI: 'js' (the reference kernels, always there) adds nothing; 'js' alone means no other target.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import onnxProto from 'onnx-proto';
 import { ModelCache } from '../../compiler/plugin/cache.ts';
-import { modelEntry, parseQuery, resolveModelOptions } from '../../compiler/plugin/options.ts';
+import { checkPluginOptions, modelEntry, parseQuery, resolveModelOptions } from '../../compiler/plugin/options.ts';
 import { tempDir } from '../helpers/cli.ts';
 import { encodeModel, valueInfo } from '../helpers/onnx-builder.ts';
 
@@ -16,13 +16,15 @@ test('query options: names, CLI spellings, booleans, repeated keep, targets; unk
   t.throws(() => parseQuery('onebit&quantise=false', 'models/x?onebit&quantise=false'), { message: /^models\/x\?onebit&quantise=false: unknown query option "quantise"\. Should be one of: onebit, quantize, keep/ });
   t.throws(() => parseQuery('onebit&quantize=maybe', 'm'), { message: /quantize=maybe must be true or false/ });
   t.throws(() => parseQuery('onebit&target=cuda', 'm'), { message: /unsupported target "cuda"/ });
-  t.throws(() => parseQuery('distill=story.txt&onebit', 'm'), { message: /distill is not implemented/ });
+  t.deepEqual(parseQuery('distill=story.txt&onebit', 'm'), { distill: 'story.txt' });
 });
 
 test('option layers: top level < models entry < query; keep lists add up; defaults filled in', (t) => {
   const resolved = resolveModelOptions({ keep: 'lm_head', fp16: true }, { quantize: false, keep: ['a'] }, { quantize: true, target: 'js' });
-  t.deepEqual(resolved, { quantize: true, keep: ['a', 'lm_head'], quantizeHead: false, fp16: true, targets: [] });
-  t.deepEqual(resolveModelOptions(), { quantize: true, keep: [], quantizeHead: false, fp16: null, targets: ['wasm', 'webgpu'] });
+  t.deepEqual(resolved, { quantize: true, keep: ['a', 'lm_head'], quantizeHead: false, fp16: true, targets: [], distill: null });
+  t.deepEqual(resolveModelOptions(), { quantize: true, keep: [], quantizeHead: false, fp16: null, targets: ['wasm', 'webgpu'], distill: null });
+  // The query's distill=file replaces the data and keeps the training options given below it.
+  t.deepEqual(resolveModelOptions({ distill: { data: 'a.txt', steps: 50, postNorm: false } }, { distill: 'b.txt' }).distill, { data: 'b.txt', steps: 50, postNorm: false });
   const models = { './models/stories260K/': { quantize: false }, classifier: { keep: 'fc' } };
   t.deepEqual(modelEntry(models, { relative: 'models/stories260K', base: 'stories260K', name: 'stories260K' }), { quantize: false });
   t.deepEqual(modelEntry(models, { relative: 'src/classifier.onnx', base: 'classifier.onnx', name: 'classifier' }), { keep: 'fc' });
@@ -60,4 +62,12 @@ test('cache key: the files the compiler reads (with external data) and the optio
   t.not(changed, key, 'external data');
   writeFileSync(join(dir, 'tokenizer.json'), '{}');
   t.not(await cache.key(input, base), changed, 'a tokenizer beside the model');
+});
+
+test('distill options: a file, self:N, or an object of the CLI\'s training options; bad ones name the option', (t) => {
+  t.notThrows(() => checkPluginOptions({ distill: 'train.txt', models: { s: { distill: { data: 'self:100000', steps: 20, ste: 'clip', postNorm: false, latentInit: 'sign' } } } }));
+  t.throws(() => checkPluginOptions({ distill: { steps: 20 } as never }), { message: /distill\.data must name a text file or 'self:N'/ });
+  t.throws(() => checkPluginOptions({ distill: { data: 'a.txt', steps: 'many' } as never }), { message: /distill\.steps must be a number, got "many"/ });
+  t.throws(() => checkPluginOptions({ distill: { data: 'a.txt', ste: 'magic' } as never }), { message: /distill\.ste must be one of: tanh, clip/ });
+  t.throws(() => checkPluginOptions({ distill: { data: 'a.txt', epochs: 3 } as never }), { message: /unknown distill option "epochs"/ });
 });

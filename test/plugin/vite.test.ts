@@ -28,18 +28,20 @@ const app = makeApp('vite-app', {
   'src/missing.js': "import model from './models/no-such-model?onebit';\nconsole.log(model);\n",
   'src/broken.js': "import model from './models/broken.onnx?onebit';\nconsole.log(model);\n",
   'src/distill.js': "import model from './models/stories260K?onebit&distill=story.txt';\nconsole.log(model);\n",
+  'src/distilled.js': "import story from './models/stories260K?onebit&distill=short-story.txt';\nglobalThis.onebitcDistilled = story;\n",
+  'short-story.txt': readFileSync(new URL('../fixtures/tinystories/valid_sample.txt', import.meta.url), 'utf8').slice(0, 12000),
   'src/models/broken.onnx': 'this is not an ONNX model',
   'index.html': '<!doctype html><script type="module" src="/src/entry.js"></script>\n',
 }, { 'src/models/stories260K': STORIES });
 
 interface Built extends PluginReport { outDir: string; seconds: number }
 
-async function viteBuild(outDir: string, entry = 'src/entry.js', base = './'): Promise<Built> {
+async function viteBuild(outDir: string, entry = 'src/entry.js', base = './', more: Parameters<typeof onebit>[0] = {}): Promise<Built> {
   const rec = recorder();
   const started = performance.now();
   await build({
     root: app, configFile: false, logLevel: 'silent', base,
-    plugins: [onebit(rec.options)],
+    plugins: [onebit({ ...rec.options, ...more })],
     build: { outDir, emptyOutDir: true, rolldownOptions: { input: join(app, entry) } },
   });
   return { events: rec.events, logs: rec.logs, outDir, seconds: (performance.now() - started) / 1000 };
@@ -142,7 +144,7 @@ test.serial('default base: asset URLs are root paths to the hashed files', async
 for (const [name, entry, expected] of [
   ['a missing model', 'src/missing.js', /^onebitc: src\/models\/no-such-model: no such file or folder$/],
   ['a broken model', 'src/broken.js', /^onebitc: src\/models\/broken\.onnx: .*not a valid ONNX model/],
-  ['distill (not implemented)', 'src/distill.js', /^onebitc: src\/models\/stories260K\?onebit&distill=story\.txt: distill is not implemented/],
+  ['distill with a missing training text', 'src/distill.js', /^onebitc: stories260K: distill: training text .*vite-app.*story\.txt not found$/],
 ] as const) {
   test.serial(`${name} fails vite build with one line naming the file`, async (t) => {
     const error = await t.throwsAsync(viteBuild(join(app, 'dist-bad'), entry));
@@ -154,9 +156,26 @@ for (const [name, entry, expected] of [
   });
 }
 
+test.serial('distill: the build trains the 1-bit student once, logs its progress and held-out perplexity, then serves it from the cache', async (t) => {
+  const options = { models: { stories260K: { distill: { data: 'ignored: the query names the file', steps: 3, batch: 2, seq: 16 } } } };
+  const built = await viteBuild(join(app, 'dist-distill'), 'src/distilled.js', './', options);
+  const event = built.events.find((e) => e.name === 'stories260K')!;
+  t.false(event.cached);
+  t.is(event.result!.distill!.steps, 3);
+  t.is(event.result!.trainedOneBitLayers, 35);
+  t.true(event.result!.distill!.heldOut!.final < event.result!.distill!.heldOut!.initial);
+  t.true(built.logs.some((l) => /stories260K: step 3\/3 +loss/.test(l)), built.logs.join('\n'));
+  t.true(built.logs.some((l) => /compiled stories260K .*35 OneBit layers trained by distillation, held-out perplexity [\d.]+/.test(l)), built.logs.join('\n'));
+  t.false(built.logs.some((l) => /SVID alone/.test(l)));
+  const again = await viteBuild(join(app, 'dist-distill-2'), 'src/distilled.js', './', options);
+  t.true(again.events.every((e) => e.cached));
+  const changed = await viteBuild(join(app, 'dist-distill-3'), 'src/distilled.js', './', { models: { stories260K: { distill: { ...options.models.stories260K.distill, steps: 2 } } } });
+  t.false(changed.events[0]!.cached, 'other training options are another bundle');
+});
+
 test('bad plugin options are refused when the plugin is created, listing the valid ones', (t) => {
-  t.throws(() => onebit({ quantise: false } as never), { message: /unknown option "quantise"\. Should be one of: quantize, keep, quantizeHead, fp16, target, models, cacheDir, onCompile, log/ });
-  t.throws(() => onebit({ models: { stories260K: { distill: 'x.txt' as never } } }), { message: /models\['stories260K'\]: distill is not implemented/ });
+  t.throws(() => onebit({ quantise: false } as never), { message: /unknown option "quantise"\. Should be one of: quantize, keep, quantizeHead, fp16, target, distill, models, cacheDir, onCompile, log/ });
+  t.throws(() => onebit({ models: { stories260K: { distill: { data: 'x.txt', steps: 'many' } as never } } }), { message: /models\['stories260K'\]: distill\.steps must be a number/ });
   t.throws(() => onebit({ target: 'cuda' as never }), { message: /unsupported target "cuda"\. Should be one of: wasm, webgpu, js/ });
 });
 
