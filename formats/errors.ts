@@ -9,3 +9,9 @@ export class FormatError extends Error {
     super(`${file}: ${tensor ? `tensor '${tensor}': ` : ''}${detail}`);
   }
 }
+
+/** The FormatError for a file that could not be opened or read (`e` from fs): "file not found", or the code. */
+export function unreadableFile(path: string, e: unknown, what = 'be read'): FormatError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new FormatError(path, code === 'ENOENT' ? 'file not found' : `cannot ${what} (${code ?? String(e)})`);
+}

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FormatError } from '../../formats/errors.ts';
+import { FormatError, unreadableFile } from '../../formats/errors.ts';
 import { openSafetensors } from '../../formats/safetensors/read-file.ts';
 import { writeSafetensors } from '../../formats/safetensors/write-file.ts';
 
@@ -86,8 +86,7 @@ export async function loadCheckpoint<Meta extends object = Record<string, unknow
   try {
     metaText = await readFile(metaPath, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FormatError(metaPath, code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(e)})`);
+    throw unreadableFile(metaPath, e);
   }
   let meta: Meta;
   try {

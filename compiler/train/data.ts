@@ -2,7 +2,7 @@
 // split by characters into train and held-out parts at a blank line, tokenized, and served as batches of
 // fixed windows in a per-epoch shuffled order that a checkpoint can resume exactly.
 import { readFile } from 'node:fs/promises';
-import { FormatError } from '../../formats/errors.ts';
+import { FormatError, unreadableFile } from '../../formats/errors.ts';
 import type { Rng } from './rng.ts';
 
 /** What data needs of the model tokenizer (runtime/tokenizer/tokenizer.ts's Tokenizer has it). */
@@ -42,8 +42,7 @@ export async function loadTextData(path: string, tokenizer: TextTokenizer, optio
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FormatError(path, code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(e)})`);
+    throw unreadableFile(path, e);
   }
   text = text.replace(/\r\n/g, '\n');
   if (text.trim() === '') throw new FormatError(path, 'the training text is empty');

@@ -2,7 +2,7 @@
 // The file is never loaded whole.
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
-import { FormatError } from '../errors.ts';
+import { FormatError, unreadableFile } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import type { SafetensorsEntry, SafetensorsHeader } from './header.ts';
 import { parseHeaderJson, readHeaderLength, SafetensorsIndex, tensorFromEntry } from './header.ts';
@@ -22,8 +22,7 @@ export class SafetensorsFile extends SafetensorsIndex implements AsyncIterable<[
     try {
       handle = await open(path, 'r');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new FormatError(path, code === 'ENOENT' ? 'file not found' : `cannot be opened (${code ?? String(e)})`);
+      throw unreadableFile(path, e, 'be opened');
     }
     try {
       const st = await handle.stat();
