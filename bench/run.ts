@@ -13,12 +13,17 @@ import { decodeTables } from './decode.ts';
 import { decode7bTable } from './decode-7b.ts';
 import { gemvTables, median } from './gemv.ts';
 import { note, speedup, table, writeResults } from './report.ts';
+import { trainTables } from './train.ts';
 
 ortWeb.env.wasm.numThreads = 1;
 
 if (process.argv.includes('--webgpu')) {
   const { webgpuTables } = await import('./webgpu.ts');
   await webgpuTables();
+  process.exit(0);
+}
+if (process.argv.includes('--train')) {
+  await trainTables();
   process.exit(0);
 }
 
@@ -84,5 +89,8 @@ await decode7bTable();
 // ---- compiling a LLaMA-7B-shaped checkpoint: time and peak memory ----
 await compile7bShaped('llama');
 await compile7bShaped('bitllama');
+
+// ---- distillation: one OneBit layer's forward + backward, and a stories260K training step ----
+await trainTables();
 
 console.log(`\nwritten: ${writeResults(new URL('results/', import.meta.url).pathname).join(', ')}`);

@@ -1,8 +1,7 @@
 // Training speed (issue 6): one OneBit layer's forward + backward at 4096×4096, and distillation throughput on
 // stories260K, each against onnxruntime measured in the same run. onnxruntime has no training in Node, so the
 // peers compute the same dense fp32 products: the layer's y = x·Wᵀ, dx = dy·W and dW = dyᵀ·x in one graph, and
-// the teacher's forward pass over the same batch. Run alone:
-//   node --import ./scripts/ts-loader.js -e "import('./bench/train.ts').then(m=>m.trainTables())"
+// the teacher's forward pass over the same batch. Part of `npm run bench`; alone: `npm run bench -- --train`.
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { readFileSync } from 'node:fs';
@@ -14,6 +13,7 @@ import { Tape, TRAIN_KERNELS, VJPS } from '../compiler/train/autodiff/tape.ts';
 import { POST_NORM_EPS, buildStudent } from '../compiler/train/student.ts';
 import { kdLoss } from '../compiler/train/kd-loss.ts';
 import { decoderFeeds } from '../compiler/train/language-model-feeds.ts';
+import { fuseAttention } from '../compiler/train/fuse-attention.ts';
 import { randomNormal, valueInfo } from '../test/helpers/onnx-builder.ts';
 import { median, modelBytes } from './gemv.ts';
 import { note, speedup, table } from './report.ts';
@@ -70,8 +70,9 @@ async function stepTable(batch: number, seq: number): Promise<void> {
   const student = buildStudent(model, { keep: (s) => s.weight === headWeight });
   const text = readFileSync(new URL('../test/fixtures/tinystories/valid_sample.txt', import.meta.url), 'utf8');
   const ids = Array.from({ length: batch * seq }, (_, i) => 3 + (text.charCodeAt(i) % 500));
-  const teacherTape = new Tape(model.graph);
-  const studentTape = new Tape(student.model.graph);
+  // The graphs distillation trains on: attention fused (compiler/train/distill.ts).
+  const teacherTape = new Tape(fuseAttention(model.graph));
+  const studentTape = new Tape(fuseAttention(student.model.graph));
   const teacher = teacherTape.run(decoderFeeds(model.graph, ids, batch), new Map()).values;
   const hidden = model.hiddenStates!;
   const target = { logits: teacher.get('logits')!.data as Float32Array, hidden: hidden.map((h) => teacher.get(h)!.data as Float32Array) };
