@@ -20,7 +20,7 @@ import { ONEBITC_VERSION } from './version.ts';
 import type { SteKind } from './train/autodiff/ste.ts';
 import { STE_KINDS } from './train/autodiff/ste.ts';
 import type { DistillSummary } from './train/distill.ts';
-import { DistillDiverged, DistillInterrupted } from './train/distill-errors.ts';
+import { DistillError, DistillInterrupted } from './train/distill-errors.ts';
 import type { DistillOptions } from './train/distill-options.ts';
 
 const isTTY = Boolean(process.stderr.isTTY);
@@ -225,7 +225,7 @@ const program = new Command('onebitc')
         process.stderr.write(`onebitc: ${e.message}\n`);
         process.exit(130);
       }
-      if (e instanceof DistillDiverged || e instanceof RangeError) {
+      if (e instanceof DistillError || e instanceof RangeError) {
         process.stderr.write(`onebitc: error: ${e.message}\n`);
         process.exit(1);
       }

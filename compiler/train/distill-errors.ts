@@ -1,4 +1,9 @@
-// How distillation stops early; the CLI maps them to exit codes (130 for Ctrl-C, 1 for divergence).
+// How distillation fails or stops early; the CLI maps them to exit codes (130 for Ctrl-C, 1 otherwise).
+
+/** A problem with what the user gave distillation (model, data, checkpoint, options): reported, not a bug. */
+export class DistillError extends Error {
+  override name = 'DistillError';
+}
 
 /** Ctrl-C (or stopAtStep): training stopped after writing a checkpoint. */
 export class DistillInterrupted extends Error {
@@ -9,6 +14,6 @@ export class DistillInterrupted extends Error {
 }
 
 /** A NaN or infinite loss or gradient: training stopped without touching the last good checkpoint. */
-export class DistillDiverged extends Error {
+export class DistillDiverged extends DistillError {
   override name = 'DistillDiverged';
 }

@@ -23,7 +23,7 @@ import { decoderFeeds, isDecoderGraph } from './language-model-feeds.ts';
 import { lowerStudent } from './lower-student.ts';
 import { perplexity } from './perplexity.ts';
 import { plotCurve } from './plot-curve.ts';
-import { DistillDiverged, DistillInterrupted } from './distill-errors.ts';
+import { DistillDiverged, DistillError, DistillInterrupted } from './distill-errors.ts';
 import { createTrainingProgress } from './progress.ts';
 import { Rng } from './rng.ts';
 import { learningRate } from './schedule.ts';
@@ -70,7 +70,7 @@ interface RunMeta {
 export async function distill(input: DistillInput, options: DistillOptions): Promise<{ model: IrModel; summary: DistillSummary }> {
   const { teacher } = input;
   if (!isDecoderGraph(teacher.graph) || !teacher.hiddenStates?.length) {
-    throw new Error('--distill needs a decoder language model from a Hugging Face checkpoint (LLaMA, Mistral, Qwen2, GPT-2, OPT): its layers\' hidden states come from the architecture template');
+    throw new DistillError('--distill needs a decoder language model from a Hugging Face checkpoint (LLaMA, Mistral, Qwen2, GPT-2, OPT): its layers\' hidden states come from the architecture template');
   }
   const parameters = [...teacher.graph.initializers.values()].reduce((n, t) => n + t.data.length, 0);
   const o = resolveDistillOptions(options, { parameters, contextLength: input.contextLength });
@@ -79,10 +79,15 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
   await mkdir(o.checkpointDir, { recursive: true });
   const checkpointPath = join(o.checkpointDir, CHECKPOINT);
   if (!o.resume && existsSync(checkpointPath)) {
-    throw new Error(`${o.checkpointDir} already holds a distillation checkpoint: continue it with --resume, or choose another --checkpoint-dir`);
+    throw new DistillError(`${o.checkpointDir} already holds a distillation checkpoint: continue it with --resume, or choose another --checkpoint-dir`);
   }
 
   const data = await trainingData(input, o, say);
+  for (const [part, tokens] of [['training', data.train], ['held-out', data.heldOut]] as const) {
+    if (tokens.length < o.seq + 1) {
+      throw new DistillError(`${o.data}: its ${part} part has ${tokens.length} tokens, fewer than one window of --seq ${o.seq} + 1; give more text or a smaller --seq`);
+    }
+  }
   await writeFile(join(o.checkpointDir, HELD_OUT_TEXT), data.heldOutText);
   const student = buildStudent(teacher, { postNorm: o.postNorm, latentInit: o.latentInit, ste: o.ste, keep: (s) => s.weight === input.headWeight });
   say(`distill: student with ${student.layers.length} 1-bit layers${o.postNorm ? ' + post-LayerNorm' : ''}; ${data.train.length} training tokens, ${data.heldOut.length} held out`);
@@ -190,14 +195,14 @@ async function trainingData(input: DistillInput, o: ResolvedDistillOptions, say:
   if (!self) return loadTextData(o.data, input.tokenizer);
   const total = Number(self[1]);
   const bos = input.tokenizer.bos;
-  if (bos === undefined) throw new Error('--distill self:N needs a tokenizer with a BOS token to start the teacher\'s samples');
+  if (bos === undefined) throw new DistillError('--distill self:N needs a tokenizer with a BOS token to start the teacher\'s samples');
   if (total < 10 * (o.seq + 1)) throw new RangeError(`--distill self:${total}: too few tokens; at least ${10 * (o.seq + 1)} (ten windows of --seq ${o.seq} + 1)`);
   const file = join(o.checkpointDir, SELF_SAMPLES);
   let tokens: Int32Array;
   if (existsSync(file)) {
     const bytes = await readFile(file);
     tokens = new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-    if (tokens.length !== total) throw new Error(`${file} holds ${tokens.length} sampled tokens, not ${total}: remove it to sample again`);
+    if (tokens.length !== total) throw new DistillError(`${file} holds ${tokens.length} sampled tokens, not ${total}: remove it to sample again`);
   } else {
     let shown = 0;
     tokens = sampleFromTeacher(fuseAttention(input.teacher.graph), total, {
@@ -214,12 +219,12 @@ async function restore(path: string, params: Map<string, Float32Array>, adam: Ad
   const { tensors, meta } = await loadCheckpoint<RunMeta>(path);
   for (const [key, value] of Object.entries(identity)) {
     if (JSON.stringify(meta.identity[key]) !== JSON.stringify(value)) {
-      throw new Error(`${path}: the checkpoint was trained with ${key} = ${JSON.stringify(meta.identity[key])}, this run asks for ${JSON.stringify(value)}; resume with the same options`);
+      throw new DistillError(`${path}: the checkpoint was trained with ${key} = ${JSON.stringify(meta.identity[key])}, this run asks for ${JSON.stringify(value)}; resume with the same options`);
     }
   }
   const take = (key: string, length: number) => {
     const t = tensors.get(key);
-    if (!t || t.data.length !== length) throw new Error(`${path}: tensor '${key}' is missing or has the wrong size (a checkpoint of another model?)`);
+    if (!t || t.data.length !== length) throw new DistillError(`${path}: tensor '${key}' is missing or has the wrong size (a checkpoint of another model?)`);
     return t.data;
   };
   const m = new Map<string, Float32Array>();

@@ -2,6 +2,7 @@
 import type { Tensor } from '../../formats/tensor.ts';
 import type { IrGraph } from '../ir/graph.ts';
 import { Tape } from './autodiff/tape.ts';
+import { DistillError } from './distill-errors.ts';
 import { decoderFeeds } from './language-model-feeds.ts';
 
 export interface PerplexityOptions {
@@ -16,7 +17,7 @@ export interface PerplexityOptions {
 export function perplexity(graph: IrGraph, params: ReadonlyMap<string, Tensor>, tokens: Int32Array, options: PerplexityOptions): { perplexity: number; nll: number; tokens: number } {
   const window = options.seq + 1;
   let starts = Array.from({ length: Math.floor((tokens.length - 1) / options.seq) }, (_, i) => i * options.seq).filter((s) => s + window <= tokens.length);
-  if (starts.length === 0) throw new Error(`held-out text has ${tokens.length} tokens: fewer than one window of ${window}`);
+  if (starts.length === 0) throw new DistillError(`held-out text has ${tokens.length} tokens: fewer than one window of ${window}`);
   if (options.maxWindows !== undefined && starts.length > options.maxWindows) {
     const every = starts.length / options.maxWindows;
     starts = Array.from({ length: options.maxWindows }, (_, i) => starts[Math.floor(i * every)]!);

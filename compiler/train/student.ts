@@ -12,6 +12,7 @@ import { findLinears } from '../passes/find-linears.ts';
 import { weightMatrix } from '../passes/rewrite-linear-to-onebit.ts';
 import type { SteKind } from './autodiff/ste.ts';
 import { ONEBIT_TRAIN_OP } from './autodiff/onebit-train.ts';
+import { DistillError } from './distill-errors.ts';
 
 export const TRAIN_DOMAIN = 'ai.onebitc.train';
 /** The paper's post-LayerNorm epsilon (as the released BitLlama checkpoints use). */
@@ -56,7 +57,7 @@ export function buildStudent(teacher: IrModel, options: StudentOptions = {}): St
   const sites = findLinears(model).filter((s) => s.scope.graph === graph && !options.keep?.(s));
   const seen = new Set<string>();
   sites.forEach((site, index) => {
-    if (seen.has(site.layer)) throw new Error(`${site.layer}: a weight shared by several Linears cannot be distilled (node ${site.node.name})`);
+    if (seen.has(site.layer)) throw new DistillError(`${site.layer}: a weight shared by several Linears cannot be distilled (node ${site.node.name})`);
     seen.add(site.layer);
     options.onLayer?.(site.layer, index, sites.length);
     layers.push(replaceLinear(graph, site, params, options));
@@ -79,7 +80,7 @@ function replaceLinear(graph: IrGraph, site: LinearSite, params: Map<string, Ten
   const { node, layer, out, in: inDim } = site;
   const where = `${layer} (node ${node.name})`;
   if (node.op === 'Gemm' && (node.attrs['transA'] === 1 || (node.attrs['alpha'] ?? 1) !== 1 || (node.attrs['beta'] ?? 1) !== 1)) {
-    throw new Error(`${where}: only Gemm with transA=0, alpha=1, beta=1 can be distilled`);
+    throw new DistillError(`${where}: only Gemm with transA=0, alpha=1, beta=1 can be distilled`);
   }
   const w = weightMatrix(site.scope.constant(site.weight)!, site.transposed);
   const decomposition = svid(w, out, inDim);
@@ -94,7 +95,7 @@ function replaceLinear(graph: IrGraph, site: LinearSite, params: Map<string, Ten
   const c = node.op === 'Gemm' ? node.inputs[2] : undefined;
   if (c) {
     const t = site.scope.constant(c);
-    if (!t || t.data.length !== out) throw new Error(`${where}: only a constant bias of ${out} values can be distilled`);
+    if (!t || t.data.length !== out) throw new DistillError(`${where}: only a constant bias of ${out} values can be distilled`);
     bias = c;
   }
   if (site.biasAdd) {

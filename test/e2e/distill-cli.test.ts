@@ -29,6 +29,10 @@ test.serial('Ctrl-C stops after a step with a checkpoint (exit 130); --resume fi
   t.false(existsSync(out), 'no bundle is written by an interrupted run');
   t.true(existsSync(join(`${out}.distill`, 'checkpoint', 'state.safetensors')));
 
+  const mismatch = onebitc(...args.map((a) => (a === '40' ? '41' : a)), '--resume', `${out}.distill`);
+  t.is(mismatch.code, 1);
+  t.regex(mismatch.stderr, /onebitc: error: .*checkpoint: the checkpoint was trained with steps = 40, this run asks for 41; resume with the same options/);
+
   const resumed = onebitc(...args, '--resume', `${out}.distill`);
   t.is(resumed.code, 0, resumed.stderr);
   t.regex(resumed.stderr, /resumed at step \d+/);
@@ -54,5 +58,14 @@ test('distillation flags without --distill, and a bad --ste, are usage errors', 
   t.regex(ste.stderr, /unsupported --ste "magic"/);
   const onnx = onebitc(join(STORIES_DIR, 'model.onnx'), '-o', join(dir, 'x'), '--distill', textFile);
   t.not(onnx.code, 0);
-  t.regex(onnx.stderr, /--distill needs a decoder language model from a Hugging Face checkpoint/);
+  t.regex(onnx.stderr, /onebitc: error: --distill needs a decoder language model from a Hugging Face checkpoint/);
+});
+
+test('problems with the training data or checkpoint are reported as errors, not internal ones', (t) => {
+  const short = join(dir, 'short.txt');
+  writeFileSync(short, 'Once upon a time there was a cat.\n\nThe end.\n');
+  const few = onebitc(STORIES_DIR, '-o', join(dir, 'short'), '--distill', short, '--steps', '2');
+  t.is(few.code, 1);
+  t.regex(few.stderr, /onebitc: error: .*short\.txt: its training part has \d+ tokens, fewer than one window of --seq 256 \+ 1/);
+  t.notRegex(few.stderr, /internal error/);
 });
