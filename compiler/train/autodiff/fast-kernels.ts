@@ -1,6 +1,6 @@
 // Forward kernels the training step spends its time in, for the shapes attention produces: Add/Sub/Mul where
-// one operand is a scalar or a suffix of the other's shape (masks, RoPE tables, scales), and Softmax over the
-// last axis. Other cases fall back to the runtime's reference kernels.
+// one operand is a scalar or a suffix of the other's shape (masks, RoPE tables, scales), Softmax over the
+// last axis, and Sigmoid (SiLU). Other cases fall back to the runtime's reference kernels.
 import type { Tensor } from '../../../formats/tensor.ts';
 import { tensor } from '../../../formats/tensor.ts';
 import type { Kernel } from '../../../runtime/kernel.ts';
@@ -11,7 +11,7 @@ import type { Floats } from './floats.ts';
 import { allocateFloats, dtypeOf, isFloats } from './floats.ts';
 
 /** Whether `small` equals the trailing axes of `big` (leading 1s ignored): then small[i % small.length]. */
-function isSuffix(small: readonly number[], big: readonly number[]): boolean {
+export function isSuffix(small: readonly number[], big: readonly number[]): boolean {
   const dims = [...small];
   while (dims.length > 0 && dims[0] === 1) dims.shift();
   if (dims.length > big.length) return false;
@@ -83,9 +83,20 @@ const Softmax: Kernel = (inputs, attrs, ctx) => {
   return [tensor(dtypeOf(xs), x.dims, y) as Tensor];
 };
 
+/** Sigmoid as one monomorphic loop (the runtime's generic unary kernel calls a closure per element). */
+const Sigmoid: Kernel = (inputs, attrs, ctx) => {
+  const x = required(inputs, 0);
+  if (!isFloats(x.data)) return KERNELS['Sigmoid']!(inputs, attrs, ctx);
+  const xs = x.data;
+  const y = allocateFloats(dtypeOf(xs), xs.length);
+  for (let i = 0; i < xs.length; i++) y[i] = 1 / (1 + Math.exp(-xs[i]!));
+  return [tensor(dtypeOf(xs), x.dims, y) as Tensor];
+};
+
 export const FAST_KERNELS = {
   Add: binary('Add'),
   Sub: binary('Sub'),
   Mul: binary('Mul'),
   Softmax,
+  Sigmoid,
 };

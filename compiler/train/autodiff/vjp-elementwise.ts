@@ -4,6 +4,7 @@ import type { Tensor } from '../../../formats/tensor.ts';
 import { broadcastShapes } from '../../../runtime/kernels/broadcast.ts';
 import { numberValues } from '../../../runtime/kernels/layout.ts';
 import { expandToOutput, reduceToInput } from './broadcast-grad.ts';
+import { isSuffix } from './fast-kernels.ts';
 import type { Floats } from './floats.ts';
 import { zerosLike } from './floats.ts';
 import type { Vjp, VjpArgs, VjpTable } from './vjp.ts';
@@ -23,16 +24,20 @@ function binaryGrad(args: VjpArgs, which: 0 | 1, local: (i: number, a: ArrayLike
   return reduceToInput(per, (which === 0 ? ta : tb).dims, outDims);
 }
 
-/** g·c for a scalar c, or g·b elementwise: the common Mul by a constant, without an index. */
+/**
+ * d(self·other)/dself = g ⊙ other. Without an index when other is a scalar or repeats along the output's
+ * trailing axes (SiLU, gate·up, RoPE tables, scales); other broadcasts go through binaryGrad.
+ */
 function scaled(args: VjpArgs, other: Tensor, which: 0 | 1): Floats {
   const g = outputGrad(args);
   const self = args.inputs[which]!;
+  const outDims = args.outputs[0]!.dims;
   const o = values(other);
-  if (o.length === 1) {
-    const c = o[0]!;
+  if (o.length === 1 || isSuffix(other.dims, outDims)) {
     const per = zerosLike(g);
-    for (let i = 0; i < g.length; i++) per[i] = g[i]! * c;
-    return reduceToInput(per, self.dims, args.outputs[0]!.dims);
+    const period = o.length;
+    for (let base = 0; base < g.length; base += period) for (let j = 0; j < period; j++) per[base + j] = g[base + j]! * o[j]!;
+    return reduceToInput(per, self.dims, outDims);
   }
   return binaryGrad(args, which, which === 0 ? (i, _a, b) => b[i]! : (i, a) => a[i]!);
 }
@@ -99,7 +104,13 @@ const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 export const elementwiseVjps: VjpTable = {
   Add, Sub, Mul, Div, Pow, Where,
   Neg: unary(() => -1),
-  Sigmoid: unary((_x, y) => y * (1 - y)),
+  Sigmoid: (args) => {
+    const g = outputGrad(args);
+    const y = values(args.outputs[0]);
+    const grad = zerosLike(g);
+    for (let i = 0; i < g.length; i++) grad[i] = g[i]! * y[i]! * (1 - y[i]!);
+    return [grad];
+  },
   Tanh: unary((_x, y) => 1 - y * y),
   Relu: unary((x) => (x > 0 ? 1 : 0)),
   Sqrt: unary((_x, y) => 0.5 / y),
