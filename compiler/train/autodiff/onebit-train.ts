@@ -94,15 +94,15 @@ const oneBitTrainVjp: Vjp = (args) => {
   const s = floatsOf(args.outputs[1]!, 'OneBitTrain s');
   let dz: Floats = g;
   if (p.eps !== undefined) {
-    // Back through the post-norm: its input z = s ⊙ h + bias is rebuilt from the saved s.
-    const z = gradFor(args, s.length);
-    const xhat = gradFor(args, s.length);
+    // Back through the post-norm: the output y is its x̂; the row's statistics come from z = s ⊙ h + bias,
+    // rebuilt one row at a time from the saved s.
+    const xhat = floatsOf(args.outputs[0]!, 'OneBitTrain y');
+    const z = allocateFloats(dtypeOf(s), p.out);
     dz = gradFor(args, s.length);
     for (let r = 0; r < p.rows; r++) {
       const base = r * p.out;
-      for (let o = 0; o < p.out; o++) z[base + o] = s[base + o]! * p.h[o]! + (p.bias ? p.bias[o]! : 0);
-      const { mean, rstd } = rowStats(z, base, p.out, p.eps);
-      for (let o = 0; o < p.out; o++) xhat[base + o] = (z[base + o]! - mean) * rstd;
+      for (let o = 0; o < p.out; o++) z[o] = s[base + o]! * p.h[o]! + (p.bias ? p.bias[o]! : 0);
+      const { rstd } = rowStats(z, 0, p.out, p.eps);
       layerNormRowGrad(g, xhat, base, p.out, rstd, dz);
     }
   }
