@@ -6,9 +6,11 @@
 // good checkpoint. The trained student is returned as an ordinary OneBitLinear graph.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Tensor } from '../../formats/tensor.ts';
 import type { IrModel } from '../ir/graph.ts';
+import { findLinears } from '../passes/find-linears.ts';
 import { Adam } from './adam.ts';
 import { Tape } from './autodiff/tape.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
@@ -21,6 +23,7 @@ import { fuseAttention } from './fuse-attention.ts';
 import { kdLoss } from './kd-loss.ts';
 import { decoderFeeds, isDecoderGraph } from './language-model-feeds.ts';
 import { lowerStudent } from './lower-student.ts';
+import { checkTrainingFits } from './memory-check.ts';
 import { perplexity } from './perplexity.ts';
 import { plotCurve } from './plot-curve.ts';
 import { DistillDiverged, DistillError, DistillInterrupted } from './distill-errors.ts';
@@ -74,6 +77,8 @@ export async function distill(input: DistillInput, options: DistillOptions): Pro
   }
   const parameters = [...teacher.graph.initializers.values()].reduce((n, t) => n + t.data.length, 0);
   const o = resolveDistillOptions(options, { parameters, contextLength: input.contextLength });
+  // Before SVID and the student's copies of the weights, which a model too large would not survive.
+  checkTrainingFits(findLinears(teacher).filter((s) => s.weight !== input.headWeight).reduce((n, s) => n + s.out * s.in, 0), totalmem());
   const stream = o.stream ?? process.stderr;
   const say = (line: string) => stream.write(`${line}\n`);
   await mkdir(o.checkpointDir, { recursive: true });
