@@ -35,7 +35,7 @@ const quiet = { write: () => true } as unknown as NodeJS.WritableStream;
 
 type Put = (name: string, dims: number[], std?: number, mean?: number) => void;
 
-/** Random weights: std 1/√fan-in for matrices unless given. */
+/** Random weights: std 1/√(the matrix's smaller side) unless given. */
 function weights(seed: number, fill: (put: Put) => void): Record<string, Tensor> {
   const rng = new Rng(seed);
   const tensors: Record<string, Tensor> = {};

@@ -21,6 +21,14 @@ export function sameSize(dims: readonly number[], outDims: readonly number[]): b
   return dims.reduce((a, b) => a * b, 1) === outDims.reduce((a, b) => a * b, 1);
 }
 
+/** Whether `small` equals the trailing axes of `big` (leading 1s ignored): then small[i % small.length]. */
+export function isSuffix(small: readonly number[], big: readonly number[]): boolean {
+  const dims = [...small];
+  while (dims.length > 0 && dims[0] === 1) dims.shift();
+  if (dims.length > big.length) return false;
+  return dims.every((d, i) => d === big[big.length - dims.length + i]);
+}
+
 /** Σ of `perOutput` (one value per output element) into an array of the input's shape. */
 export function reduceToInput(perOutput: Floats, dims: readonly number[], outDims: readonly number[]): Floats {
   if (sameSize(dims, outDims)) return perOutput;

@@ -7,16 +7,9 @@ import type { Kernel } from '../../../runtime/kernel.ts';
 import { required } from '../../../runtime/kernel.ts';
 import { KERNELS } from '../../../runtime/kernels/index.ts';
 import { normalizeAxis } from '../../../runtime/kernels/layout.ts';
+import { isSuffix } from './broadcast-grad.ts';
 import type { Floats } from './floats.ts';
 import { allocateFloats, dtypeOf, isFloats } from './floats.ts';
-
-/** Whether `small` equals the trailing axes of `big` (leading 1s ignored): then small[i % small.length]. */
-export function isSuffix(small: readonly number[], big: readonly number[]): boolean {
-  const dims = [...small];
-  while (dims.length > 0 && dims[0] === 1) dims.shift();
-  if (dims.length > big.length) return false;
-  return dims.every((d, i) => d === big[big.length - dims.length + i]);
-}
 
 type BinaryOp = 'Add' | 'Sub' | 'Mul';
 

@@ -3,8 +3,7 @@
 import type { Tensor } from '../../../formats/tensor.ts';
 import { broadcastShapes } from '../../../runtime/kernels/broadcast.ts';
 import { numberValues } from '../../../runtime/kernels/layout.ts';
-import { expandToOutput, reduceToInput } from './broadcast-grad.ts';
-import { isSuffix } from './fast-kernels.ts';
+import { expandToOutput, isSuffix, reduceToInput } from './broadcast-grad.ts';
 import type { Floats } from './floats.ts';
 import { zerosLike } from './floats.ts';
 import type { Vjp, VjpArgs, VjpTable } from './vjp.ts';
@@ -33,7 +32,7 @@ function scaled(args: VjpArgs, other: Tensor, which: 0 | 1): Floats {
   const self = args.inputs[which]!;
   const outDims = args.outputs[0]!.dims;
   const o = values(other);
-  if (o.length === 1 || isSuffix(other.dims, outDims)) {
+  if (isSuffix(other.dims, outDims)) { // a scalar too: all its axes are 1s
     const per = zerosLike(g);
     const period = o.length;
     for (let base = 0; base < g.length; base += period) for (let j = 0; j < period; j++) per[base + j] = g[base + j]! * o[j]!;
@@ -99,18 +98,21 @@ const Where: Vjp = (args) => {
   return [undefined, args.needs[1] ? branch(1) : undefined, args.needs[2] ? branch(2) : undefined];
 };
 
+/** SiLU's gradient, in every LLaMA MLP: a loop of its own, as unary's shared call site would not inline. */
+const Sigmoid: Vjp = (args) => {
+  const g = outputGrad(args);
+  const y = values(args.outputs[0]);
+  const grad = zerosLike(g);
+  for (let i = 0; i < g.length; i++) grad[i] = g[i]! * y[i]! * (1 - y[i]!);
+  return [grad];
+};
+
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
 export const elementwiseVjps: VjpTable = {
   Add, Sub, Mul, Div, Pow, Where,
   Neg: unary(() => -1),
-  Sigmoid: (args) => {
-    const g = outputGrad(args);
-    const y = values(args.outputs[0]);
-    const grad = zerosLike(g);
-    for (let i = 0; i < g.length; i++) grad[i] = g[i]! * y[i]! * (1 - y[i]!);
-    return [grad];
-  },
+  Sigmoid,
   Tanh: unary((_x, y) => 1 - y * y),
   Relu: unary((x) => (x > 0 ? 1 : 0)),
   Sqrt: unary((_x, y) => 0.5 / y),
